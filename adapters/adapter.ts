@@ -1,0 +1,156 @@
+/**
+ * The contract between the suite and an implementation under test (IUT).
+ *
+ * An adapter is the only code that knows how to talk to one implementation. The
+ * suite speaks in qemu-img's terms: formats, `-o` option text, qemu-img's JSON
+ * outputs (info, check, map, measure). Every operation takes file paths and
+ * returns data shaped like `qemu-img ... --output=json` prints it.
+ *
+ * Failure of an operation is an ImplError: the implementation refused (like a
+ * non-zero exit of qemu-img), with the message the user would have seen.
+ * A capability the implementation lacks is declared in `capabilities`, never
+ * faked: the suite then reports the scenario as not applicable.
+ */
+
+export type Operation =
+  | 'create' | 'info' | 'check' | 'repair' | 'read' | 'write' | 'map' | 'measure'
+  | 'convert' | 'compare' | 'snapshot' | 'resize' | 'amend' | 'rebase' | 'commit';
+
+export interface Capabilities {
+  /** format name -> operations supported for it */
+  formats: Record<string, Operation[]>;
+  /** protocol drivers the IUT can open ("file", "nbd", ...) */
+  protocols: string[];
+}
+
+/** An implementation refused or failed; `message` is what its user would read. */
+export class ImplError extends Error {
+  constructor(message: string, readonly exitCode: number = 1, readonly impl = '') {
+    super(message);
+    this.name = 'ImplError';
+  }
+}
+
+export interface ImageRef {
+  filename: string;
+  /** -f; omitted means probe */
+  format?: string;
+}
+
+export interface CreateRequest {
+  format: string;
+  filename: string;
+  /** bytes; may be omitted when a backing file gives the size */
+  size?: number;
+  /** `-o` text exactly as a user types it, e.g. "cluster_size=4096,lazy_refcounts=on" */
+  options?: string;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+/** qemu-io style guest I/O: what qemu-io -c "write -P 0xab 0 64k" etc. do. */
+export type IoCommand =
+  | { op: 'write'; offset: number; length: number; pattern: number }
+  | { op: 'zero'; offset: number; length: number; unmap?: boolean }
+  | { op: 'discard'; offset: number; length: number }
+  /** read and verify every byte equals pattern (qemu-io read -P) */
+  | { op: 'read'; offset: number; length: number; pattern: number };
+
+export interface ConvertRequest {
+  source: ImageRef;
+  target: ImageRef & { format: string };
+  /** -o for the target */
+  options?: string;
+  /** -c */
+  compress?: boolean;
+  /** -n: target exists already */
+  noCreate?: boolean;
+  /** -B: backing file of the target */
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+export interface MeasureRequest {
+  outputFormat: string;
+  options?: string;
+  /** either a size (bytes) or a source image */
+  size?: number;
+  source?: ImageRef;
+}
+
+/** qemu-img info --output=json (one image; backing chain as `backing-image`) */
+export interface ImageInfo {
+  filename: string;
+  format: string;
+  'virtual-size': number;
+  'actual-size'?: number;
+  'cluster-size'?: number;
+  'dirty-flag'?: boolean;
+  'backing-filename'?: string;
+  'backing-filename-format'?: string;
+  'full-backing-filename'?: string;
+  'format-specific'?: { type: string; data: Record<string, unknown> };
+  [key: string]: unknown;
+}
+
+/** qemu-img check --output=json; zero counters may be absent, as qemu-img omits them */
+export interface CheckResult {
+  filename?: string;
+  format?: string;
+  'check-errors': number;
+  'image-end-offset'?: number;
+  corruptions?: number;
+  leaks?: number;
+  'corruptions-fixed'?: number;
+  'leaks-fixed'?: number;
+  'total-clusters'?: number;
+  'allocated-clusters'?: number;
+  'fragmented-clusters'?: number;
+  'compressed-clusters'?: number;
+  /** exit status qemu-img would give: 0 clean, 2 corruptions, 3 leaks, 63 no check */
+  exitCode: number;
+}
+
+/** one entry of qemu-img map --output=json */
+export interface MapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+}
+
+export interface MeasureResult {
+  required: number;
+  'fully-allocated': number;
+  bitmaps?: number;
+}
+
+export interface Adapter {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  create(req: CreateRequest): Promise<void>;
+  info(image: ImageRef, opts?: { backingChain?: boolean }): Promise<ImageInfo>;
+  check(image: ImageRef, opts?: { repair?: 'leaks' | 'all' }): Promise<CheckResult>;
+  map(image: ImageRef): Promise<MapEntry[]>;
+  measure(req: MeasureRequest): Promise<MeasureResult>;
+  convert(req: ConvertRequest): Promise<void>;
+  /** true when both images show the same guest bytes (qemu-img compare exit 0) */
+  compare(a: ImageRef, b: ImageRef): Promise<{ identical: boolean; message: string }>;
+  /** Runs the commands in order in one open of the image; a failed read -P verification rejects. */
+  io(image: ImageRef, commands: IoCommand[]): Promise<void>;
+  /** sha256 (hex) of the whole guest-visible disk content */
+  guestSha256(image: ImageRef): Promise<string>;
+  /** release anything the adapter holds (nothing for CLI-based ones) */
+  dispose?(): Promise<void>;
+}
+
+/** Capability check shared by every adapter: returns null or the reason it is missing. */
+export function missingCapability(adapter: Adapter, format: string, op: Operation): string | null {
+  const ops = adapter.capabilities.formats[format];
+  if (!ops) return `${adapter.name} does not implement the ${format} format`;
+  if (!ops.includes(op)) return `${adapter.name} does not implement ${op} for ${format}`;
+  return null;
+}

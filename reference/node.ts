@@ -1,0 +1,66 @@
+import { BlockError } from './errors.js';
+
+/**
+ * The one interface every driver of the reference exposes, format or protocol,
+ * as QEMU's BlockDriverState graph does: a format reads and writes through its
+ * `file` child, so every format works over every protocol.
+ *
+ * Offsets and lengths are byte counts held in JS numbers (exact to 2^53, i.e.
+ * 8 PiB, beyond anything qemu-img can create).
+ */
+
+/** One extent of block status, the way qemu-img map describes it. */
+export interface BlockStatus {
+  /** Guest offset where the extent starts. */
+  offset: number;
+  length: number;
+  /** The extent reads as data stored somewhere in the chain. */
+  data: boolean;
+  /** The extent reads as zeroes. */
+  zero: boolean;
+  /** Allocated in this node (as opposed to unallocated and coming from a backing node). */
+  present: boolean;
+  /** How many backing hops down the data comes from (0 = this node). */
+  depth: number;
+  /** Where the data lives in the node's file, when it is stored uncompressed. */
+  hostOffset?: number;
+  /** Compressed data (no host offset to report). */
+  compressed?: boolean;
+}
+
+export interface BlockNode {
+  /** Driver name as qemu-img prints it ("qcow2", "raw", "file"). */
+  readonly driver: string;
+  /** The filename the node was opened with. */
+  readonly filename: string;
+  readonly readOnly: boolean;
+  /** Virtual (guest) size in bytes. */
+  size(): number;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer): Promise<void>;
+  /** Make the range read as zeroes; `unmap` allows freeing the space. */
+  writeZeroes(offset: number, length: number, opts?: { unmap?: boolean }): Promise<void>;
+  /** Guest says the range is unused; afterwards it reads as zeroes or as the backing file. */
+  discard(offset: number, length: number): Promise<void>;
+  flush(): Promise<void>;
+  /** Status of the extent that starts at `offset` (at most `length` bytes long). */
+  blockStatus(offset: number, length: number): Promise<BlockStatus>;
+  close(): Promise<void>;
+}
+
+/** A protocol node additionally exposes host-file operations formats need. */
+export interface ProtocolNode extends BlockNode {
+  truncate(size: number, prealloc?: 'off' | 'falloc' | 'full'): Promise<void>;
+  /** Bytes the host actually allocates for the file (du). */
+  allocatedSize(): Promise<number>;
+}
+
+/** Guest I/O must stay within the virtual disk. */
+export function checkRange(node: { size(): number; driver: string }, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new BlockError('out-of-range', `${node.driver}: invalid request offset=${offset} length=${length}`, { offset });
+  }
+  if (offset + length > node.size()) {
+    throw new BlockError('out-of-range', `${node.driver}: request ${offset}+${length} beyond the virtual size ${node.size()}`, { offset });
+  }
+}
