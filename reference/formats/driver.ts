@@ -1,0 +1,22 @@
+/**
+ * The table every format driver fills in (think QEMU's BlockDriver): a name, a
+ * probe, create and open. Formats only ever talk to their `file` child node.
+ */
+import type { BlockNode, ProtocolNode } from '../node.js';
+
+export interface OpenContext {
+  readOnly: boolean;
+  /** opening for qemu-img check: corrupt images must still open */
+  forCheck?: boolean;
+}
+
+export interface FormatDriver {
+  readonly name: string;
+  /** 0 = not this format; higher wins. `head` is the first 2 KiB of the file. */
+  probe(head: Buffer, filename: string): number;
+  /** Options already resolved and validated against schemas/create/<name>.json. */
+  create(file: ProtocolNode, options: Record<string, unknown>): Promise<void>;
+  open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
+  /** option names this driver acts on (the schema lists them all) */
+  readonly createOptionKeys: readonly string[];
+}

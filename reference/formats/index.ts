@@ -1,0 +1,19 @@
+/** Every format driver the reference has, by name. */
+import type { FormatDriver } from './driver.js';
+import { qcow2Driver } from './qcow2/index.js';
+import { rawDriver } from './raw.js';
+
+export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map([
+  ['raw', rawDriver],
+  ['qcow2', qcow2Driver],
+]);
+
+export function probeFormat(head: Buffer, filename: string): FormatDriver {
+  let best = rawDriver;
+  let score = 0;
+  for (const d of formatDrivers.values()) {
+    const s = d.probe(head, filename);
+    if (s > score) { score = s; best = d; }
+  }
+  return best;
+}

@@ -1,0 +1,760 @@
+/**
+ * An open qcow2 image: guest reads and writes through L1/L2 tables, copy-on-write
+ * from the backing chain, zero clusters, discard, compressed clusters and block
+ * status. Allocation order mirrors QEMU's (L2 table first, then the data run) so
+ * that the same guest writes produce the same file.
+ */
+import * as zlib from 'node:zlib';
+import { BlockError, malformed } from '../../errors.js';
+import { checkRange, type BlockNode, type BlockStatus } from '../../node.js';
+import {
+  AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
+  INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
+  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, parseExtensions, parseHeader,
+  type HeaderExtension, type Qcow2Header,
+} from './layout.js';
+import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
+import { Refcounts } from './refcount.js';
+
+export interface Qcow2OpenOptions {
+  readOnly: boolean;
+  /** opened for check/repair: skip the dirty-bit replay and the corrupt-bit refusal */
+  forCheck?: boolean;
+}
+
+export class Qcow2Image implements BlockNode {
+  readonly driver = 'qcow2';
+  readonly filename: string;
+  readonly readOnly: boolean;
+  header: Qcow2Header;
+  readonly clusterSize: number;
+  readonly clusterBits: number;
+  readonly l2: L2Codec;
+  readonly subclusterSize: number;
+  l1: number[];
+  refcounts: Refcounts;
+  extensions: HeaderExtension[];
+  backingFile?: string;
+  backingFormat?: string;
+  dataFileName?: string;
+  /** the node guest data lives in: the image file, or the external data file */
+  data: BlockNode;
+  backing: BlockNode | null = null;
+  private l2Cache = new Map<number, Buffer>();
+  private markedDirty = false;
+  private lastCompressed: { host: number; data: Buffer } | null = null;
+  /** `freed` clusters are zeroed only when the guest discards them (QEMU punches holes then) */
+  private zeroFreed = false;
+
+  private constructor(readonly file: BlockNode, h: Qcow2Header, exts: HeaderExtension[], l1: number[], rc: Refcounts, opts: Qcow2OpenOptions) {
+    this.filename = file.filename;
+    this.readOnly = opts.readOnly;
+    this.header = h;
+    this.clusterBits = h.clusterBits;
+    this.clusterSize = 2 ** h.clusterBits;
+    this.l2 = new L2Codec(h.clusterBits, (h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0);
+    this.subclusterSize = this.l2.extended ? this.clusterSize / SUBCLUSTERS : this.clusterSize;
+    this.extensions = exts;
+    this.l1 = l1;
+    this.refcounts = rc;
+    this.data = file;
+    rc.onTableMoved = async (offset, clusters) => {
+      this.header.refcountTableOffset = offset;
+      this.header.refcountTableClusters = clusters;
+      const b = Buffer.alloc(12);
+      b.writeBigUInt64BE(BigInt(offset), 0);
+      b.writeUInt32BE(clusters, 8);
+      await this.file.write(48, b);
+    };
+  }
+
+  /** Parse and validate everything a hostile header could get wrong before trusting it. */
+  static async open(file: BlockNode, opts: Qcow2OpenOptions): Promise<Qcow2Image> {
+    const fileSize = file.size();
+    const head = await file.read(0, Math.min(Math.max(fileSize, 0), 2 * 1024 * 1024) || V2_HEADER_LENGTH);
+    const h = parseHeader(head);
+    if (h.magic !== QCOW2_MAGIC) throw malformed('magic', 'not a qcow2 image (bad magic)', 0);
+    if (h.version !== 2 && h.version !== 3) {
+      throw new BlockError('unsupported', `Unsupported qcow2 version ${h.version}`, { field: 'version', value: h.version });
+    }
+    if (h.clusterBits < 9 || h.clusterBits > 21) {
+      throw malformed('cluster_bits', `cluster size 2^${h.clusterBits} is out of range (allowed 2^9..2^21)`, 20);
+    }
+    const cs = 2 ** h.clusterBits;
+    if (h.version >= 3) {
+      if (h.headerLength < 104 || h.headerLength % 8 !== 0 || h.headerLength > cs) {
+        throw malformed('header_length', `${h.headerLength} is invalid (must be a multiple of 8 between 104 and the cluster size)`, 100);
+      }
+      if (h.refcountOrder > 6) throw malformed('refcount_order', `${h.refcountOrder} is invalid (allowed 0..6)`, 96);
+      const unknown = h.incompatibleFeatures & ~INCOMPAT_KNOWN;
+      if (unknown) {
+        throw new BlockError('unsupported', `Unsupported qcow2 feature(s): incompatible_features bits 0x${unknown.toString(16)}`, { field: 'incompatible_features' });
+      }
+      if (h.compressionType > 1) throw malformed('compression_type', `unknown compression type ${h.compressionType}`, 104);
+      if (h.compressionType !== 0 && !(h.incompatibleFeatures & INCOMPAT_COMPRESSION)) {
+        throw malformed('compression_type', 'a compression type other than zlib needs the compression type incompatible bit', 104);
+      }
+    } else if (h.refcountOrder !== 4) {
+      throw malformed('refcount_order', 'version 2 images have 16-bit refcounts', 96);
+    }
+    if (h.cryptMethod !== 0) {
+      throw new BlockError('unsupported', `Encrypted qcow2 images (crypt_method ${h.cryptMethod}) are not supported by the reference yet`, { field: 'crypt_method' });
+    }
+    if (h.nbSnapshots !== 0) {
+      throw new BlockError('unsupported', `qcow2 internal snapshots (${h.nbSnapshots}) are not supported by the reference yet`, { field: 'nb_snapshots' });
+    }
+    if (h.size > 2 ** 55) throw malformed('size', `virtual size ${h.size} is too large`, 24);
+    // Tables must lie inside the file and clear of the header cluster.
+    const l2Entries = cs / ((h.incompatibleFeatures & INCOMPAT_EXTL2) ? 16 : 8);
+    const needL1 = Math.ceil(h.size / (cs * l2Entries));
+    if (h.l1Size < needL1) throw malformed('l1_size', `${h.l1Size} entries cannot map a ${h.size}-byte disk (needs ${needL1})`, 36);
+    if (h.l1Size * 8 > MAX_L1_BYTES) throw malformed('l1_size', `${h.l1Size} entries exceed QEMU's limit of ${MAX_L1_BYTES / 8}`, 36);
+    checkTable('l1_table_offset', h.l1TableOffset, h.l1Size * 8, cs, fileSize, 40);
+    if (h.refcountTableClusters === 0) throw malformed('refcount_table_clusters', 'an image needs a refcount table', 56);
+    if (h.refcountTableClusters * cs > MAX_REFTABLE_BYTES) {
+      throw malformed('refcount_table_clusters', `${h.refcountTableClusters} clusters exceed QEMU's limit of ${MAX_REFTABLE_BYTES} bytes`, 56);
+    }
+    checkTable('refcount_table_offset', h.refcountTableOffset, h.refcountTableClusters * cs, cs, fileSize, 48);
+
+    const cluster0 = head.length >= cs ? head.subarray(0, cs) : Buffer.concat([head, Buffer.alloc(cs - head.length)]);
+    let extEnd = cs;
+    if (h.backingFileOffset) {
+      if (h.backingFileOffset > cs || h.backingFileSize > 1023 || h.backingFileOffset + h.backingFileSize > cs) {
+        throw malformed('backing_file_offset', `backing file name at ${h.backingFileOffset} (+${h.backingFileSize}) must lie in the first cluster and be under 1024 bytes`, 8);
+      }
+      extEnd = h.backingFileOffset;
+    }
+    const exts = parseExtensions(cluster0, h.headerLength, extEnd);
+
+    const l1Raw = h.l1Size ? await file.read(h.l1TableOffset, h.l1Size * 8) : Buffer.alloc(0);
+    const l1: number[] = new Array(h.l1Size);
+    for (let i = 0; i < h.l1Size; i++) {
+      const hi = l1Raw.readUInt32BE(i * 8);
+      const lo = l1Raw.readUInt32BE(i * 8 + 4);
+      const off = (hi & 0x00ffffff) * 4294967296 + (((lo >>> 9) << 9) >>> 0);
+      if (off % cs !== 0) throw new BlockError('corrupt', `L1 entry ${i}: L2 table offset 0x${off.toString(16)} is not cluster aligned`, { field: 'l1_table', offset: h.l1TableOffset + i * 8 });
+      l1[i] = off;
+    }
+    const rc = await Refcounts.load(file, { clusterBits: h.clusterBits, refcountOrder: h.refcountOrder }, h.refcountTableOffset, h.refcountTableClusters);
+    const img = new Qcow2Image(file, h, exts, l1, rc, opts);
+    for (const e of exts) {
+      if (e.type === EXT_BACKING_FORMAT) img.backingFormat = e.data.toString('utf8');
+      if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
+    }
+    if (h.backingFileOffset) img.backingFile = cluster0.toString('utf8', h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
+    if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !opts.readOnly && !opts.forCheck) {
+      throw new BlockError('corrupt', 'qcow2: Image is corrupt; cannot be opened read/write', { field: 'incompatible_features' });
+    }
+    return img;
+  }
+
+  get dirty(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0;
+  }
+  get corrupt(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0;
+  }
+  get lazyRefcounts(): boolean {
+    return (this.header.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0;
+  }
+  get hasDataFile(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0;
+  }
+  get dataFileRaw(): boolean {
+    return (this.header.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0;
+  }
+  get hasFeatureTable(): boolean {
+    return this.extensions.some((e) => e.type === EXT_FEATURE_TABLE);
+  }
+
+  size(): number {
+    return this.header.size;
+  }
+
+  // ---- tables ---------------------------------------------------------------------
+
+  private async loadL2(offset: number): Promise<Buffer> {
+    let t = this.l2Cache.get(offset);
+    if (!t) {
+      if (offset + this.clusterSize > this.file.size()) {
+        throw new BlockError('corrupt', `L2 table at 0x${offset.toString(16)} lies beyond the end of the file`, { offset });
+      }
+      t = await this.file.read(offset, this.clusterSize);
+      if (this.l2Cache.size >= 256) this.l2Cache.delete(this.l2Cache.keys().next().value!);
+      this.l2Cache.set(offset, t);
+    }
+    return t;
+  }
+
+  /** Entry for the guest cluster holding `offset`; null table means no L2 table yet. */
+  private async lookup(guestCluster: number): Promise<{ table: Buffer | null; index: number }> {
+    const l1i = Math.floor(guestCluster / this.l2.entries);
+    const l2Off = this.l1[l1i];
+    const index = guestCluster % this.l2.entries;
+    return { table: l2Off ? await this.loadL2(l2Off) : null, index };
+  }
+
+  async entryAt(guestCluster: number): Promise<L2Entry> {
+    const { table, index } = await this.lookup(guestCluster);
+    if (!table) return { kind: 'unallocated', host: 0, copied: false, compressedSize: 0, allocBits: 0, zeroBits: 0 };
+    return this.l2.decode(table, index);
+  }
+
+  private async writeL1Entry(i: number, l2Offset: number): Promise<void> {
+    this.l1[i] = l2Offset;
+    const b = Buffer.alloc(8);
+    if (l2Offset) b.writeBigUInt64BE(BigInt(l2Offset) | (1n << 63n));
+    await this.file.write(this.header.l1TableOffset + i * 8, b);
+  }
+
+  /** The L2 table for a guest cluster, allocating an empty one when missing. */
+  private async l2ForWrite(guestCluster: number): Promise<{ table: Buffer; offset: number; index: number }> {
+    const l1i = Math.floor(guestCluster / this.l2.entries);
+    let off = this.l1[l1i];
+    if (!off) {
+      off = await this.refcounts.alloc(1);
+      const t = Buffer.alloc(this.clusterSize);
+      await this.file.write(off, t);
+      this.l2Cache.set(off, t);
+      await this.writeL1Entry(l1i, off);
+    } else if ((await this.refcounts.get(off / this.clusterSize)) !== 1) {
+      throw new BlockError('unsupported', 'writing to L2 tables shared with snapshots is not supported by the reference yet');
+    }
+    return { table: await this.loadL2(off), offset: off, index: guestCluster % this.l2.entries };
+  }
+
+  private async writeL2Entries(l2Offset: number, table: Buffer, first: number, count: number): Promise<void> {
+    const es = this.l2.entrySize;
+    await this.file.write(l2Offset + first * es, table.subarray(first * es, (first + count) * es));
+  }
+
+  /**
+   * Map guest clusters [cl, cl+n) (within one L2 table) to new host clusters
+   * without writing data: at `host` if given (already counted), else freshly
+   * allocated. Used by preallocation.
+   */
+  async linkClusters(cl: number, n: number, host: number | null): Promise<{ host: number }> {
+    const { table, offset, index } = await this.l2ForWrite(cl);
+    const h = host ?? (await this.refcounts.alloc(n));
+    const all = { alloc: 0xffffffff, zero: 0 };
+    for (let k = 0; k < n; k++) this.l2.encode(table, index + k, h + k * this.clusterSize, true, false, this.l2.extended ? all : undefined);
+    await this.writeL2Entries(offset, table, index, n);
+    await this.refcounts.flush();
+    return { host: h };
+  }
+
+  // ---- reads ----------------------------------------------------------------------
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    checkRange(this, offset, length);
+    const out = Buffer.allocUnsafe(length);
+    let pos = 0;
+    while (pos < length) {
+      const g = offset + pos;
+      const cl = Math.floor(g / this.clusterSize);
+      const inCl = g - cl * this.clusterSize;
+      const e = await this.entryAt(cl);
+      if (e.kind === 'normal' && !this.l2.extended) {
+        // Merge runs of host-contiguous clusters into one read.
+        let n = Math.min(length - pos, this.clusterSize - inCl);
+        let nextHost = e.host + this.clusterSize;
+        while (pos + n < length) {
+          const e2 = await this.entryAt(cl + Math.ceil(n / this.clusterSize) + (inCl ? 0 : 0));
+          if (e2.kind !== 'normal' || e2.host !== nextHost) break;
+          const more = Math.min(length - pos - n, this.clusterSize);
+          n += more;
+          nextHost += this.clusterSize;
+        }
+        const buf = await this.data.read(e.host + inCl, n);
+        buf.copy(out, pos);
+        pos += n;
+        continue;
+      }
+      // Within one (sub)cluster of uniform kind.
+      const unit = e.kind === 'compressed' ? this.clusterSize : this.subclusterSize;
+      const n = Math.min(length - pos, unit - (g % unit));
+      await this.readPiece(e, cl, g, n, out, pos);
+      pos += n;
+    }
+    return out;
+  }
+
+  private async readPiece(e: L2Entry, cl: number, g: number, n: number, out: Buffer, pos: number): Promise<void> {
+    const inCl = g - cl * this.clusterSize;
+    let kind: 'data' | 'zero' | 'backing';
+    if (e.kind === 'compressed') {
+      const c = await this.decompress(e);
+      c.copy(out, pos, inCl, inCl + n);
+      return;
+    }
+    if (this.l2.extended) {
+      const sc = Math.floor(inCl / this.subclusterSize);
+      if (e.zeroBits & (1 << sc)) kind = 'zero';
+      else if (e.allocBits & (1 << sc)) kind = 'data';
+      else kind = 'backing';
+    } else if (e.kind === 'normal') kind = 'data';
+    else if (e.kind === 'unallocated') kind = 'backing';
+    else kind = 'zero';
+    if (kind === 'data') (await this.data.read(e.host + inCl, n)).copy(out, pos);
+    else if (kind === 'zero') out.fill(0, pos, pos + n);
+    else (await this.readBacking(g, n)).copy(out, pos);
+  }
+
+  private async readBacking(g: number, n: number): Promise<Buffer> {
+    if (!this.backing) return Buffer.alloc(n);
+    const bsize = this.backing.size();
+    if (g >= bsize) return Buffer.alloc(n);
+    const m = Math.min(n, bsize - g);
+    const b = await this.backing.read(g, m);
+    return m === n ? b : Buffer.concat([b, Buffer.alloc(n - m)]);
+  }
+
+  private async decompress(e: L2Entry): Promise<Buffer> {
+    if (this.lastCompressed?.host === e.host) return this.lastCompressed.data;
+    if (e.host + e.compressedSize > this.file.size() + 512) {
+      throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} lies beyond the end of the file`, { offset: e.host });
+    }
+    const raw = await this.file.read(e.host, e.compressedSize);
+    let data: Buffer;
+    try {
+      if (this.header.compressionType === 1) {
+        throw new BlockError('unsupported', 'zstd-compressed clusters are not supported by the reference yet (compression_type=zstd)', { option: 'compression_type' });
+      }
+      // The compressed stream may be followed by padding; QEMU's reader stops at cluster size.
+      data = zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
+    } catch (err) {
+      if (err instanceof BlockError) throw err;
+      throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} does not decompress: ${(err as Error).message}`, { offset: e.host });
+    }
+    if (data.length < this.clusterSize) data = Buffer.concat([data, Buffer.alloc(this.clusterSize - data.length)]);
+    this.lastCompressed = { host: e.host, data };
+    return data;
+  }
+
+  // ---- writes ---------------------------------------------------------------------
+
+  private async beforeWrite(): Promise<void> {
+    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: image opened read-only`);
+    if (this.corrupt) throw new BlockError('corrupt', 'qcow2: Image is corrupt; writes are refused');
+    if (this.lazyRefcounts && !this.markedDirty) {
+      await this.setIncompatBit(INCOMPAT_DIRTY, true);
+      this.markedDirty = true;
+    }
+    this.refcounts.freed = [];
+  }
+
+  async setIncompatBit(bit: number, on: boolean): Promise<void> {
+    if (this.header.version < 3) return;
+    const v = on ? this.header.incompatibleFeatures | bit : this.header.incompatibleFeatures & ~bit;
+    this.header.incompatibleFeatures = v;
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(v));
+    await this.file.write(72, b);
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    checkRange(this, offset, data.length);
+    await this.beforeWrite();
+    let pos = 0;
+    while (pos < data.length) {
+      pos += await this.writeWithinL2(offset + pos, data.subarray(pos));
+    }
+    await this.afterWrite();
+  }
+
+  /** Writes as much of `data` as one L2 table maps; returns the bytes written. */
+  private async writeWithinL2(g: number, data: Buffer): Promise<number> {
+    const cs = this.clusterSize;
+    const cl = Math.floor(g / cs);
+    const l2End = (Math.floor(cl / this.l2.entries) + 1) * this.l2.entries * cs;
+    const len = Math.min(data.length, l2End - g);
+    const { table, offset: l2Off, index } = await this.l2ForWrite(cl);
+    const lastCl = Math.floor((g + len - 1) / cs);
+    let i = 0;
+    const count = lastCl - cl + 1;
+    while (i < count) {
+      const e = this.l2.decode(table, index + i);
+      const inPlace = (e.kind === 'normal' || e.kind === 'zero-alloc') && e.copied;
+      // A run of clusters of the same treatment (QEMU's handle_copied / handle_alloc).
+      let n = 1;
+      if (inPlace) {
+        while (i + n < count) {
+          const e2 = this.l2.decode(table, index + i + n);
+          if (!(e2.kind === 'normal' && e2.copied && e2.host === e.host + n * cs)) break;
+          n++;
+        }
+      } else {
+        while (i + n < count) {
+          const e2 = this.l2.decode(table, index + i + n);
+          if ((e2.kind === 'normal' || e2.kind === 'zero-alloc') && e2.copied) break;
+          if (e2.kind === 'compressed') break;
+          n++;
+        }
+      }
+      const runStart = Math.max(g, (cl + i) * cs);
+      const runEnd = Math.min(g + len, (cl + i + n) * cs);
+      const slice = data.subarray(runStart - g, runEnd - g);
+      if (inPlace) await this.writeInPlace(table, l2Off, index + i, n, runStart, slice);
+      else await this.allocateAndWrite(table, l2Off, index + i, n, runStart, slice);
+      i += n;
+    }
+    return len;
+  }
+
+  private async writeInPlace(table: Buffer, l2Off: number, idx: number, n: number, g: number, slice: Buffer): Promise<void> {
+    const cs = this.clusterSize;
+    const e = this.l2.decode(table, idx);
+    const inCl = g % cs;
+    if (!this.l2.extended) {
+      if (e.kind === 'zero-alloc') {
+        // The rest of the cluster must keep reading as zero once the flag goes.
+        const buf = Buffer.alloc(cs);
+        slice.copy(buf, inCl);
+        await this.data.write(e.host, buf.subarray(0, Math.max(inCl + slice.length, cs)));
+        this.l2.encode(table, idx, e.host, true, false);
+        await this.writeL2Entries(l2Off, table, idx, 1);
+        return;
+      }
+      await this.data.write(e.host + inCl, slice);
+      return;
+    }
+    // Extended L2: data goes in place; untouched parts of partly written subclusters are filled first.
+    await this.writeSubclusters(table, l2Off, idx, e.host, g, slice);
+  }
+
+  private async allocateAndWrite(table: Buffer, l2Off: number, idx: number, n: number, g: number, slice: Buffer): Promise<void> {
+    const cs = this.clusterSize;
+    const old: L2Entry[] = [];
+    for (let k = 0; k < n; k++) old.push(this.l2.decode(table, idx + k));
+    const host = await this.refcounts.alloc(n);
+    const firstCl = Math.floor(g / cs);
+    if (this.l2.extended) {
+      for (let k = 0; k < n; k++) {
+        const cg = (firstCl + k) * cs;
+        const s = Math.max(g, cg);
+        const e = Math.min(g + slice.length, cg + cs);
+        // Old data of a (compressed or shared) cluster must come along into the new one.
+        await this.copyOldSubclusters(old[k], firstCl + k, host + k * cs, s, e);
+        await this.writeSubclusters(table, l2Off, idx + k, host + k * cs, s, slice.subarray(s - g, e - g), old[k]);
+      }
+    } else {
+      // Build the whole run: copy-on-write head and tail around the new data.
+      const runG = firstCl * cs;
+      const buf = Buffer.alloc(n * cs);
+      const head = g - runG;
+      const tailStart = head + slice.length;
+      if (head > 0) (await this.readOld(old[0], firstCl, runG, head)).copy(buf, 0);
+      if (tailStart < n * cs) {
+        const lastG = runG + tailStart;
+        const lastCl = firstCl + n - 1;
+        (await this.readOld(old[n - 1], lastCl, lastG, n * cs - tailStart)).copy(buf, tailStart);
+      }
+      slice.copy(buf, head);
+      await this.data.write(host, buf);
+      for (let k = 0; k < n; k++) this.l2.encode(table, idx + k, host + k * cs, true, false);
+      await this.writeL2Entries(l2Off, table, idx, n);
+    }
+    await this.releaseOld(old);
+  }
+
+  /** Guest bytes [g, g+len) as they read before this write, for copy-on-write. */
+  private async readOld(e: L2Entry, cl: number, g: number, len: number): Promise<Buffer> {
+    const out = Buffer.alloc(len);
+    const inCl = g - cl * this.clusterSize;
+    if (e.kind === 'compressed') (await this.decompress(e)).copy(out, 0, inCl, inCl + len);
+    else if (e.kind === 'normal') (await this.data.read(e.host + inCl, len)).copy(out);
+    else if (e.kind === 'unallocated') (await this.readBacking(g, len)).copy(out);
+    return out;
+  }
+
+  private async releaseOld(old: L2Entry[]): Promise<void> {
+    for (const e of old) {
+      if (e.kind === 'compressed') await this.releaseCompressed(e);
+      else if ((e.kind === 'normal' || e.kind === 'zero-alloc') && e.host) await this.refcounts.decrement(e.host, 1);
+    }
+  }
+
+  private async releaseCompressed(e: L2Entry): Promise<void> {
+    const cs = this.clusterSize;
+    const first = Math.floor(e.host / cs);
+    const last = Math.floor((e.host + e.compressedSize - 1) / cs);
+    for (let c = first; c <= last; c++) await this.refcounts.decrement(c * cs, 1);
+  }
+
+  // ---- extended L2 subclusters ------------------------------------------------------
+
+  private async copyOldSubclusters(old: L2Entry, cl: number, newHost: number, s: number, e: number): Promise<void> {
+    // Compressed clusters have no subcluster bitmap: the whole cluster moves over.
+    if (old.kind !== 'compressed') return;
+    const cs = this.clusterSize;
+    const data = await this.decompress(old);
+    const cg = cl * cs;
+    if (s > cg) await this.data.write(newHost, data.subarray(0, s - cg));
+    if (e < cg + cs) await this.data.write(newHost + (e - cg), data.subarray(e - cg));
+  }
+
+  private async writeSubclusters(table: Buffer, l2Off: number, idx: number, host: number, g: number, slice: Buffer, old?: L2Entry): Promise<void> {
+    const cs = this.clusterSize;
+    const sc = this.subclusterSize;
+    const prev = old ?? this.l2.decode(table, idx);
+    const cl = Math.floor(g / cs);
+    const cg = cl * cs;
+    const s = g - cg;
+    const e = s + slice.length;
+    const firstSc = Math.floor(s / sc);
+    const lastSc = Math.floor((e - 1) / sc);
+    let alloc = prev.kind === 'compressed' ? 0xffffffff : prev.allocBits;
+    let zero = prev.kind === 'compressed' ? 0 : prev.zeroBits;
+    const fromCompressed = prev.kind === 'compressed';
+    // Fill the untouched parts of the first and last subcluster from their old contents.
+    const spanStart = firstSc * sc;
+    const spanEnd = (lastSc + 1) * sc;
+    const buf = Buffer.alloc(spanEnd - spanStart);
+    for (const scIdx of new Set([firstSc, lastSc])) {
+      const bit = 1 << scIdx;
+      const scStart = scIdx * sc;
+      if (fromCompressed || (alloc & bit && !(zero & bit) && host === prev.host && prev.host)) {
+        (await this.data.read(host + scStart, sc)).copy(buf, scStart - spanStart);
+      } else if (!(zero & bit) && !(alloc & bit)) {
+        (await this.readBacking(cg + scStart, sc)).copy(buf, scStart - spanStart);
+      } else if (alloc & bit && prev.host && host !== prev.host) {
+        (await this.data.read(prev.host + scStart, sc)).copy(buf, scStart - spanStart);
+      }
+    }
+    slice.copy(buf, s - spanStart);
+    await this.data.write(host + spanStart, buf);
+    for (let k = firstSc; k <= lastSc; k++) {
+      alloc = (alloc | (1 << k)) >>> 0;
+      zero = (zero & ~(1 << k)) >>> 0;
+    }
+    this.l2.encode(table, idx, host, true, false, { alloc, zero });
+    await this.writeL2Entries(l2Off, table, idx, 1);
+  }
+
+  // ---- zeroes and discard ---------------------------------------------------------
+
+  async writeZeroes(offset: number, length: number, opts: { unmap?: boolean } = {}): Promise<void> {
+    checkRange(this, offset, length);
+    await this.beforeWrite();
+    const cs = this.clusterSize;
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end) {
+      const cl = Math.floor(pos / cs);
+      const cEnd = Math.min(end, (cl + 1) * cs);
+      const whole = pos === cl * cs && (cEnd === (cl + 1) * cs || cEnd === this.size());
+      if (this.header.version >= 3 && (whole || (await this.readsAsZero(cl)))) {
+        await this.zeroCluster(cl, !!opts.unmap);
+      } else {
+        await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
+      }
+      pos = cEnd;
+    }
+    await this.afterWrite();
+  }
+
+  /** Whether a whole guest cluster reads as zeroes without looking at data. */
+  private async readsAsZero(cl: number): Promise<boolean> {
+    const e = await this.entryAt(cl);
+    if (this.l2.extended) return false;
+    if (e.kind === 'zero-plain' || e.kind === 'zero-alloc') return true;
+    if (e.kind !== 'unallocated') return false;
+    if (!this.backing) return true;
+    const g = cl * this.clusterSize;
+    const n = Math.min(this.clusterSize, this.size() - g);
+    if (g >= this.backing.size()) return true;
+    const b = await this.readBacking(g, n);
+    return b.every((x) => x === 0);
+  }
+
+  private async zeroCluster(cl: number, unmap: boolean): Promise<void> {
+    const { table, offset: l2Off, index } = await this.l2ForWrite(cl);
+    const e = this.l2.decode(table, index);
+    const release = e.kind === 'compressed' || (unmap && (e.kind === 'normal' || e.kind === 'zero-alloc'));
+    const keepHost = release || e.kind === 'compressed' ? 0 : e.host;
+    if (this.l2.extended) {
+      if (!release && e.zeroBits === 0xffffffff && e.allocBits === 0) return;
+      this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, false, { alloc: 0, zero: 0xffffffff });
+    } else {
+      if (!release && (e.kind === 'zero-plain' || e.kind === 'zero-alloc')) return;
+      this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, true);
+    }
+    await this.writeL2Entries(l2Off, table, index, 1);
+    if (release) {
+      this.zeroFreed = true;
+      await this.releaseOld([e]);
+    }
+  }
+
+  async discard(offset: number, length: number): Promise<void> {
+    checkRange(this, offset, length);
+    await this.beforeWrite();
+    const cs = this.clusterSize;
+    // Only whole clusters are discarded (and a final partial cluster at the disk's end).
+    const first = Math.ceil(offset / cs);
+    const endCl = offset + length === this.size() ? Math.ceil((offset + length) / cs) : Math.floor((offset + length) / cs);
+    for (let cl = first; cl < endCl; cl++) {
+      const { table } = await this.lookup(cl);
+      if (!table) {
+        if (!this.backing) continue;
+      }
+      const e = await this.entryAt(cl);
+      const allocated = e.kind === 'normal' || e.kind === 'zero-alloc' || e.kind === 'compressed';
+      if (!this.backing && !allocated) continue;
+      const w = await this.l2ForWrite(cl);
+      if (this.l2.extended) this.l2.encode(w.table, w.index, 0, false, false, { alloc: 0, zero: 0xffffffff });
+      else if (this.header.version >= 3) this.l2.encode(w.table, w.index, 0, false, true);
+      else this.l2.encode(w.table, w.index, 0, false, false);
+      await this.writeL2Entries(w.offset, w.table, w.index, 1);
+      this.zeroFreed = true;
+      await this.releaseOld([e]);
+    }
+    await this.afterWrite();
+  }
+
+  private async afterWrite(): Promise<void> {
+    if (this.zeroFreed) {
+      // QEMU passes guest discards down (a hole punch): freed clusters read as zero.
+      for (const [off, len] of this.refcounts.freed) {
+        if (off + len <= this.file.size()) await this.file.write(off, Buffer.alloc(len));
+      }
+      this.zeroFreed = false;
+    }
+    this.refcounts.freed = [];
+    await this.refcounts.flush();
+  }
+
+  // ---- compressed writes ----------------------------------------------------------
+
+  /** Next byte QEMU's qcow2_alloc_bytes would hand out, for packing compressed clusters. */
+  private freeByteOffset = 0;
+
+  /** Store one whole guest cluster compressed (convert -c); falls back to plain if it does not shrink. */
+  async writeCompressed(offset: number, data: Buffer): Promise<void> {
+    const cs = this.clusterSize;
+    if (offset % cs !== 0 || (data.length !== cs && offset + data.length !== this.size())) {
+      throw new BlockError('invalid-option', 'compressed writes must cover exactly one cluster');
+    }
+    await this.beforeWrite();
+    if (this.header.compressionType !== 0) {
+      throw new BlockError('unsupported', 'writing zstd-compressed clusters is not supported by the reference yet', { option: 'compression_type' });
+    }
+    const full = data.length === cs ? data : Buffer.concat([data, Buffer.alloc(cs - data.length)]);
+    const z = zlib.deflateRawSync(full, { level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 12, memLevel: 9 });
+    if (z.length >= cs) {
+      await this.write(offset, data);
+      return;
+    }
+    const cl = offset / cs;
+    const { table, offset: l2Off, index } = await this.l2ForWrite(cl);
+    const old = this.l2.decode(table, index);
+    const host = await this.allocBytes(z.length);
+    await this.data.write(host, z);
+    this.l2.encodeCompressed(table, index, host, z.length);
+    await this.writeL2Entries(l2Off, table, index, 1);
+    await this.releaseOld([old]);
+    await this.afterWrite();
+  }
+
+  /** qcow2_alloc_bytes: byte-granular allocation that keeps packing into the current cluster. */
+  private async allocBytes(size: number): Promise<number> {
+    const cs = this.clusterSize;
+    let off = this.freeByteOffset;
+    if (off && (await this.refcounts.get(Math.floor(off / cs))) === this.refcounts.maxRefcount) off = 0;
+    let freeInCluster = cs - (off % cs);
+    for (;;) {
+      if (!off || freeInCluster < size) {
+        const newCluster = await this.refcounts.allocNoref(1);
+        if (!off || Math.ceil(off / cs) * cs !== newCluster) {
+          off = newCluster;
+          freeInCluster = cs;
+        } else {
+          freeInCluster += cs;
+        }
+      }
+      if (await this.refcounts.tryIncrementBytes(off, size)) break;
+    }
+    this.freeByteOffset = (off + size) % cs === 0 ? 0 : off + size;
+    return off;
+  }
+
+  // ---- status ---------------------------------------------------------------------
+
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    const end = Math.min(this.size(), offset + length);
+    const first = await this.statusOne(offset);
+    let pos = Math.min(end, first.offset + first.length);
+    while (pos < end) {
+      const next = await this.statusOne(pos);
+      const contiguousHost = first.hostOffset === undefined ? next.hostOffset === undefined : next.hostOffset === first.hostOffset + (pos - offset);
+      if (next.data !== first.data || next.zero !== first.zero || next.present !== first.present || next.depth !== first.depth || !!next.compressed !== !!first.compressed || !contiguousHost) break;
+      pos = Math.min(end, next.offset + next.length);
+    }
+    return { ...first, offset, length: pos - offset };
+  }
+
+  /** Status of the (sub)cluster holding `g`, from `g` to its end. */
+  private async statusOne(g: number): Promise<BlockStatus> {
+    const cs = this.clusterSize;
+    const cl = Math.floor(g / cs);
+    const e = await this.entryAt(cl);
+    const unit = e.kind === 'compressed' || !this.l2.extended ? cs : this.subclusterSize;
+    const unitEnd = Math.min(this.size(), (Math.floor(g / unit) + 1) * unit);
+    const length = unitEnd - g;
+    const inCl = g - cl * cs;
+    let kind: 'data' | 'zero' | 'unallocated' | 'compressed';
+    if (e.kind === 'compressed') kind = 'compressed';
+    else if (this.l2.extended) {
+      const bit = 1 << Math.floor(inCl / this.subclusterSize);
+      kind = e.zeroBits & bit ? 'zero' : e.allocBits & bit ? 'data' : 'unallocated';
+    } else kind = e.kind === 'normal' ? 'data' : e.kind === 'unallocated' ? 'unallocated' : 'zero';
+    if (kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, hostOffset: e.host + inCl };
+    if (kind === 'compressed') return { offset: g, length, data: true, zero: false, present: true, depth: 0, compressed: true };
+    if (kind === 'zero') return { offset: g, length, data: false, zero: true, present: true, depth: 0 };
+    if (this.backing && g < this.backing.size()) {
+      const b = await this.backing.blockStatus(g, Math.min(length, this.backing.size() - g));
+      return { ...b, offset: g, length: b.length, depth: b.depth + 1 };
+    }
+    return { offset: g, length, data: false, zero: true, present: false, depth: this.chainDepth() };
+  }
+
+  /** Number of backing layers below this image (map reports unallocated areas at the bottom). */
+  chainDepth(): number {
+    let d = 0;
+    let n: BlockNode | null = this.backing;
+    while (n) {
+      d++;
+      n = n instanceof Qcow2Image ? n.backing : null;
+    }
+    return d;
+  }
+
+  async flush(): Promise<void> {
+    await this.refcounts.flush();
+    await this.file.flush();
+  }
+
+  async close(): Promise<void> {
+    if (!this.readOnly && this.markedDirty) {
+      await this.refcounts.flush();
+      await this.setIncompatBit(INCOMPAT_DIRTY, false);
+    }
+    await this.backing?.close();
+    if (this.data !== this.file) await this.data.close();
+    await this.file.close();
+  }
+
+  /** Simulate a crash for tests: drop the node without the clean-close bookkeeping. */
+  async abandon(): Promise<void> {
+    await this.refcounts.flush();
+    await this.file.close();
+  }
+}
+
+function checkTable(field: string, offset: number, bytes: number, cs: number, fileSize: number, at: number): void {
+  if (offset % cs !== 0) throw malformed(field, `0x${offset.toString(16)} is not aligned to the cluster size ${cs}`, at);
+  if (offset < cs && bytes > 0) throw malformed(field, `0x${offset.toString(16)} overlaps the image header`, at);
+  if (offset + bytes > fileSize) {
+    throw malformed(field, `table of ${bytes} bytes at 0x${offset.toString(16)} extends beyond the end of the file (${fileSize} bytes)`, at);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Opening an image the way qemu-img does: the `file` protocol node, the format
+ * (given or probed), then the backing chain, each layer read-only, with the
+ * loops and missing links that hostile images contain turned into errors.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BlockError } from '../errors.js';
+import type { BlockNode } from '../node.js';
+import { formatDrivers, probeFormat } from '../formats/index.js';
+import { Qcow2Image } from '../formats/qcow2/image.js';
+import { FileNode } from '../protocols/file.js';
+
+export interface OpenImageOptions {
+  format?: string;
+  readOnly?: boolean;
+  /** open without the backing chain (qemu-img's -u / info without chain needs) */
+  noBacking?: boolean;
+  forCheck?: boolean;
+}
+
+export function driverFor(name: string) {
+  const d = formatDrivers.get(name);
+  if (!d) throw new BlockError('unknown-format', `Unknown driver '${name}'`, { option: 'format', value: name });
+  return d;
+}
+
+/** Probe the format from the file's first bytes. */
+export async function probe(file: FileNode): Promise<string> {
+  const head = await file.read(0, Math.min(2048, file.size()));
+  return probeFormat(head, file.filename).name;
+}
+
+export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
+  const file = FileNode.open(filename, { readOnly: opts.readOnly ?? true });
+  let node: BlockNode;
+  try {
+    const format = opts.format ?? (await probe(file));
+    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck });
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+  if (node instanceof Qcow2Image && node.backingFile && !opts.noBacking) {
+    try {
+      node.backing = await openBacking(node, filename, seen);
+    } catch (e) {
+      await node.close();
+      throw e;
+    }
+  }
+  return node;
+}
+
+/** Relative backing names are relative to the directory of the image that names them. */
+export function resolveBacking(imageFilename: string, backing: string): string {
+  return path.isAbsolute(backing) ? backing : path.join(path.dirname(imageFilename), backing);
+}
+
+async function openBacking(img: Qcow2Image, filename: string, seen: string[]): Promise<BlockNode> {
+  const target = resolveBacking(filename, img.backingFile!);
+  const chain = [...seen, realpathOr(filename)];
+  if (chain.includes(realpathOr(target))) {
+    throw new BlockError('backing', `Backing chain of '${filename}' loops: '${img.backingFile}' is already part of the chain`, { field: 'backing_file' });
+  }
+  if (chain.length > 1000) throw new BlockError('backing', 'Backing chain is more than 1000 images deep', { field: 'backing_file' });
+  try {
+    return await openImage(target, { format: img.backingFormat, readOnly: true }, chain);
+  } catch (e) {
+    if (e instanceof BlockError && e.code === 'backing') throw e;
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new BlockError('backing', `Could not open backing file: ${msg}`, { field: 'backing_file', cause: e });
+  }
+}
+
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
