@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { BlockError } from '../errors.js';
 import type { BlockStatus, ProtocolNode } from '../node.js';
+import { FALLOC_ALLOCATE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, hostfile } from './hostfile.js';
 
 export interface FileOpenOptions {
   readOnly?: boolean;
@@ -79,32 +80,54 @@ export class FileNode implements ProtocolNode {
     if (offset + data.length > this.length) this.length = offset + data.length;
   }
 
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  /** Zeroes cost no space: punch a hole when unmapping is allowed, else zero the range in place. */
+  async writeZeroes(offset: number, length: number, opts: { unmap?: boolean } = {}): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
     const end = offset + length;
-    // Zeroes beyond the current end cost nothing: extend the file sparsely.
-    if (offset >= this.length) {
-      if (end > this.length) this.truncateSync(end);
-      return;
-    }
-    const chunk = Buffer.alloc(Math.min(length, 1 << 20));
-    for (let pos = offset; pos < end; pos += chunk.length) {
-      this.writeSync(pos, chunk.subarray(0, Math.min(chunk.length, end - pos)));
+    if (end > this.length) this.truncateSync(end);
+    try {
+      hostfile.fallocate(this.fd, opts.unmap ? FALLOC_PUNCH_HOLE : FALLOC_ZERO_RANGE, offset, length);
+    } catch {
+      // Not every file system can; writing zeroes always works.
+      const chunk = Buffer.alloc(Math.min(length, 1 << 20));
+      for (let pos = offset; pos < end; pos += chunk.length) {
+        this.writeSync(pos, chunk.subarray(0, Math.min(chunk.length, end - pos)));
+      }
     }
   }
 
-  async discard(): Promise<void> {
-    // Hole punching needs fallocate(), which Node does not expose; a discard is
-    // only a hint, so doing nothing is correct (QEMU ignores failures too).
+  /** A discard punches a hole, as QEMU's file driver does; reads then return zeroes. */
+  async discard(offset: number, length: number): Promise<void> {
+    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    const len = Math.min(length, this.length - offset);
+    if (len <= 0) return;
+    try {
+      hostfile.fallocate(this.fd, FALLOC_PUNCH_HOLE, offset, len);
+    } catch {
+      // discard is advisory; a file system without hole punching keeps the data
+    }
   }
 
   async flush(): Promise<void> {
     if (!this.readOnly) fs.fsyncSync(this.fd);
   }
 
+  /** Data or hole, from SEEK_DATA/SEEK_HOLE, like QEMU's file driver. */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    const len = Math.min(length, Math.max(0, this.length - offset));
-    return { offset, length: len, data: true, zero: false, present: true, depth: 0, hostOffset: offset };
+    return this.statusSync(offset, length);
+  }
+
+  statusSync(offset: number, length: number): BlockStatus {
+    const end = Math.min(offset + length, this.length);
+    if (offset >= end) return { offset, length: 0, data: false, zero: true, present: true, depth: 0, hostOffset: offset };
+    const nextData = hostfile.seek(this.fd, offset, 1);
+    if (nextData < 0 || nextData > offset) {
+      const holeEnd = nextData < 0 ? end : Math.min(nextData, end);
+      return { offset, length: holeEnd - offset, data: false, zero: true, present: true, depth: 0, hostOffset: offset };
+    }
+    const nextHole = hostfile.seek(this.fd, offset, 0);
+    const dataEnd = nextHole < 0 ? end : Math.min(nextHole, end);
+    return { offset, length: dataEnd - offset, data: true, zero: false, present: true, depth: 0, hostOffset: offset };
   }
 
   async truncate(size: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): Promise<void> {
@@ -116,9 +139,9 @@ export class FileNode implements ProtocolNode {
     const old = this.length;
     fs.ftruncateSync(this.fd, size);
     this.length = size;
-    if (size > old && prealloc !== 'off') {
-      // Without posix_fallocate in Node, both modes write real zeroes: the
-      // space is then reserved, which is what falloc promises.
+    if (size > old && prealloc === 'falloc') {
+      hostfile.fallocate(this.fd, FALLOC_ALLOCATE, old, size - old);
+    } else if (size > old && prealloc === 'full') {
       const chunk = Buffer.alloc(Math.min(size - old, 1 << 20));
       for (let pos = old; pos < size; pos += chunk.length) {
         this.writeSync(pos, chunk.subarray(0, Math.min(chunk.length, size - pos)));

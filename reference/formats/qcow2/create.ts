@@ -115,8 +115,7 @@ async function preallocateMetadata(img: Qcow2Image, file: ProtocolNode): Promise
     const perL2 = img.l2.entries;
     const n = Math.min(Math.ceil(size / cs) - cl, perL2 - (cl % perL2));
     const { host } = await img.linkClusters(cl, n, null);
-    const bytes = Math.min(size - g, n * cs);
-    lastEnd = host + bytes;
+    lastEnd = host + n * cs;
     g += n * cs;
   }
   // The file must reach the last allocated byte, or reads past EOF would fail.

@@ -5,6 +5,7 @@
  * that the same guest writes produce the same file.
  */
 import * as zlib from 'node:zlib';
+import { decompress as zstdDecompress } from 'fzstd';
 import { BlockError, malformed } from '../../errors.js';
 import { checkRange, type BlockNode, type BlockStatus } from '../../node.js';
 import {
@@ -15,6 +16,7 @@ import {
 } from './layout.js';
 import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
 import { Refcounts } from './refcount.js';
+import { zstdFrameLength } from './zstd-frame.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -45,6 +47,13 @@ export class Qcow2Image implements BlockNode {
   private lastCompressed: { host: number; data: Buffer } | null = null;
   /** `freed` clusters are zeroed only when the guest discards them (QEMU punches holes then) */
   private zeroFreed = false;
+
+  /**
+   * QEMU's qcow2_detect_metadata_preallocation: far more clusters counted than
+   * the host actually stores. Block status then asks the file whether a data
+   * cluster is a hole, and reports such clusters as zero.
+   */
+  metadataPreallocated = false;
 
   private constructor(readonly file: BlockNode, h: Qcow2Header, exts: HeaderExtension[], l1: number[], rc: Refcounts, opts: Qcow2OpenOptions) {
     this.filename = file.filename;
@@ -142,6 +151,7 @@ export class Qcow2Image implements BlockNode {
       if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
     }
     if (h.backingFileOffset) img.backingFile = cluster0.toString('utf8', h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
+    img.metadataPreallocated = await detectMetadataPreallocation(img);
     if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !opts.readOnly && !opts.forCheck) {
       throw new BlockError('corrupt', 'qcow2: Image is corrupt; cannot be opened read/write', { field: 'incompatible_features' });
     }
@@ -318,13 +328,18 @@ export class Qcow2Image implements BlockNode {
     let data: Buffer;
     try {
       if (this.header.compressionType === 1) {
-        throw new BlockError('unsupported', 'zstd-compressed clusters are not supported by the reference yet (compression_type=zstd)', { option: 'compression_type' });
+        // One zstd frame; the sector padding after it is ignored.
+        data = Buffer.from(zstdDecompress(raw.subarray(0, zstdFrameLength(raw))));
+      } else {
+        // Raw deflate; the stream may be followed by padding, QEMU stops at the cluster size.
+        data = zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
       }
-      // The compressed stream may be followed by padding; QEMU's reader stops at cluster size.
-      data = zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
     } catch (err) {
       if (err instanceof BlockError) throw err;
       throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} does not decompress: ${(err as Error).message}`, { offset: e.host });
+    }
+    if (data.length > this.clusterSize) {
+      throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} inflates beyond the cluster size`, { offset: e.host });
     }
     if (data.length < this.clusterSize) data = Buffer.concat([data, Buffer.alloc(this.clusterSize - data.length)]);
     this.lastCompressed = { host: e.host, data };
@@ -543,7 +558,10 @@ export class Qcow2Image implements BlockNode {
       const cl = Math.floor(pos / cs);
       const cEnd = Math.min(end, (cl + 1) * cs);
       const whole = pos === cl * cs && (cEnd === (cl + 1) * cs || cEnd === this.size());
-      if (this.header.version >= 3 && (whole || (await this.readsAsZero(cl)))) {
+      // v2 has no zero flag: without a backing file an unallocated cluster reads
+      // as zeroes, so QEMU discards; with one it must write real zeroes.
+      const zeroFlagUsable = this.header.version >= 3 || !this.backing;
+      if (zeroFlagUsable && (whole || (await this.readsAsZero(cl)))) {
         await this.zeroCluster(cl, !!opts.unmap);
       } else {
         await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
@@ -575,6 +593,13 @@ export class Qcow2Image implements BlockNode {
     if (this.l2.extended) {
       if (!release && e.zeroBits === 0xffffffff && e.allocBits === 0) return;
       this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, false, { alloc: 0, zero: 0xffffffff });
+    } else if (this.header.version < 3) {
+      if (e.kind === 'unallocated') return;
+      this.l2.encode(table, index, 0, false, false);
+      await this.writeL2Entries(l2Off, table, index, 1);
+      this.zeroFreed = true;
+      await this.releaseOld([e]);
+      return;
     } else {
       if (!release && (e.kind === 'zero-plain' || e.kind === 'zero-alloc')) return;
       this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, true);
@@ -673,6 +698,7 @@ export class Qcow2Image implements BlockNode {
         }
       }
       if (await this.refcounts.tryIncrementBytes(off, size)) break;
+      off = 0; // QEMU starts over with a fresh cluster after -EAGAIN
     }
     this.freeByteOffset = (off + size) % cs === 0 ? 0 : off + size;
     return off;
@@ -708,25 +734,29 @@ export class Qcow2Image implements BlockNode {
       const bit = 1 << Math.floor(inCl / this.subclusterSize);
       kind = e.zeroBits & bit ? 'zero' : e.allocBits & bit ? 'data' : 'unallocated';
     } else kind = e.kind === 'normal' ? 'data' : e.kind === 'unallocated' ? 'unallocated' : 'zero';
-    if (kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, hostOffset: e.host + inCl };
+    if (kind === 'data') {
+      const host = e.host + inCl;
+      if (this.metadataPreallocated) {
+        // Recurse into the file, as QEMU does for preallocated images.
+        const fileEnd = this.data.size();
+        if (host >= fileEnd) return { offset: g, length, data: true, zero: true, present: true, depth: 0, hostOffset: host };
+        const f = await this.data.blockStatus(host, Math.min(length, fileEnd - host));
+        return { offset: g, length: Math.min(length, f.length), data: true, zero: f.zero, present: true, depth: 0, hostOffset: host };
+      }
+      return { offset: g, length, data: true, zero: false, present: true, depth: 0, hostOffset: host };
+    }
     if (kind === 'compressed') return { offset: g, length, data: true, zero: false, present: true, depth: 0, compressed: true };
-    if (kind === 'zero') return { offset: g, length, data: false, zero: true, present: true, depth: 0 };
+    if (kind === 'zero') {
+      // A zero cluster that keeps its host cluster still has an offset to show.
+      const hostOffset = !this.l2.extended && e.kind === 'zero-alloc' ? e.host + inCl : undefined;
+      return { offset: g, length, data: false, zero: true, present: true, depth: 0, hostOffset };
+    }
     if (this.backing && g < this.backing.size()) {
       const b = await this.backing.blockStatus(g, Math.min(length, this.backing.size() - g));
       return { ...b, offset: g, length: b.length, depth: b.depth + 1 };
     }
-    return { offset: g, length, data: false, zero: true, present: false, depth: this.chainDepth() };
-  }
-
-  /** Number of backing layers below this image (map reports unallocated areas at the bottom). */
-  chainDepth(): number {
-    let d = 0;
-    let n: BlockNode | null = this.backing;
-    while (n) {
-      d++;
-      n = n instanceof Qcow2Image ? n.backing : null;
-    }
-    return d;
+    // No backing layer reaches this far: it reads as zero from this layer.
+    return { offset: g, length, data: false, zero: true, present: false, depth: 0 };
   }
 
   async flush(): Promise<void> {
@@ -749,6 +779,17 @@ export class Qcow2Image implements BlockNode {
     await this.refcounts.flush();
     await this.file.close();
   }
+}
+
+async function detectMetadataPreallocation(img: Qcow2Image): Promise<boolean> {
+  const file = img.file as BlockNode & { allocatedSize?: () => Promise<number> };
+  if (!file.allocatedSize) return false;
+  const realClusters = Math.floor((await file.allocatedSize()) / img.clusterSize);
+  const threshold = Math.max(Math.floor((realClusters * 10) / 9), realClusters + 2);
+  const end = Math.ceil(file.size() / img.clusterSize);
+  let count = 0;
+  for (let i = 0; i < end && count < threshold; i++) if ((await img.refcounts.get(i)) !== 0) count++;
+  return count >= threshold;
 }
 
 function checkTable(field: string, offset: number, bytes: number, cs: number, fileSize: number, at: number): void {

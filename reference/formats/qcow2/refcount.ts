@@ -170,7 +170,9 @@ export class Refcounts {
       if (ti !== oldTi) {
         const r = await this.blockFor(idx);
         if (r === AGAIN) {
-          // Undo what this call already did, as QEMU does, then let the caller retry.
+          // The caller restarts its search for free clusters; QEMU lets it try
+          // the same ones first. Undo what this call already did.
+          if (this.freeClusterIndex > first) this.freeClusterIndex = first;
           if (idx > first) await this.update(offset, idx - first, -addend);
           return AGAIN;
         }
@@ -206,10 +208,8 @@ export class Refcounts {
       this.setIn(b, newIdx % this.blockEntries, 1);
       this.blocks.set(newBlock, b);
     } else {
-      for (;;) {
-        const r = await this.update(newBlock, 1, 1);
-        if (r !== AGAIN) break;
-      }
+      // Counted in another block, which may itself need allocating first.
+      if ((await this.update(newBlock, 1, 1)) === AGAIN) return AGAIN;
       this.blocks.set(newBlock, Buffer.alloc(this.clusterSize));
     }
     await this.file.write(newBlock, this.blocks.get(newBlock)!);

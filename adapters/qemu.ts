@@ -1,0 +1,234 @@
+/**
+ * Adapter for any implementation that speaks qemu-img / qemu-io's command-line
+ * dialect: real QEMU, or our own `qbc img` / `qbc io` (the 'cli' flavour).
+ *
+ * Every call is one child process with an argument array (never a shell) and a
+ * timeout, so a hanging implementation fails the scenario instead of the run.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
+import { execa } from 'execa';
+import {
+  ImplError,
+  type Adapter,
+  type Capabilities,
+  type CheckResult,
+  type ConvertRequest,
+  type CreateRequest,
+  type ImageInfo,
+  type ImageRef,
+  type IoCommand,
+  type MapEntry,
+  type MeasureRequest,
+  type MeasureResult,
+} from './adapter.js';
+
+export interface QemuAdapterOptions {
+  qemuImg?: string;
+  qemuIo?: string;
+  name?: string;
+  /** per-process limit in milliseconds */
+  timeoutMs?: number;
+}
+
+interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Operations this dialect offers for both formats (snapshot/resize/... have no Adapter method yet). */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare'] as const;
+const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare'] as const;
+
+/** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
+const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
+
+/** qemu-io prints these (and may still exit 0) when a command did not do what was asked. */
+const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|readv|aio_\w+) failed|can't open|Invalid argument|No such file/i;
+
+export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
+  const qemuImg = opts.qemuImg ?? 'qemu-img';
+  const qemuIo = opts.qemuIo ?? 'qemu-io';
+  const name = opts.name ?? 'qemu';
+  const timeout = opts.timeoutMs ?? 60_000;
+
+  const capabilities: Capabilities = {
+    formats: { raw: [...RAW_OPS], qcow2: [...QCOW2_OPS] },
+    protocols: ['file'],
+  };
+
+  /**
+   * `near` is the image the command is about: it runs in that image's directory, so a
+   * relative name inside -o text (data_file=, backing_file=) means the same thing at
+   * create time as qemu gives it when it later opens the image.
+   */
+  async function run(bin: string, args: string[], near?: string): Promise<RunResult> {
+    let r;
+    try {
+      r = await execa(bin, args, {
+        reject: false,
+        timeout,
+        stdin: 'ignore',
+        env: { LC_ALL: 'C' },
+        // (only for absolute paths: a relative one is already relative to our cwd)
+        ...(near && isAbsolute(near) ? { cwd: dirname(near) } : {}),
+      });
+    } catch (err) {
+      throw new ImplError(`${bin}: ${(err as Error).message}`, 127, name);
+    }
+    if (r.timedOut) throw new ImplError(`${bin} ${args.join(' ')}: timed out after ${timeout} ms`, 124, name);
+    if (r.failed && r.exitCode === undefined) {
+      // spawn failure (binary missing) or killed by a signal
+      throw new ImplError(`${bin}: ${r.shortMessage ?? 'could not run'}`, 127, name);
+    }
+    return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  function fail(r: RunResult): never {
+    const msg = (r.stderr.trim() || r.stdout.trim() || `exit status ${r.exitCode}`);
+    throw new ImplError(msg, r.exitCode, name);
+  }
+
+  async function img(args: string[], near?: string): Promise<RunResult> {
+    const r = await run(qemuImg, args, near);
+    if (r.exitCode !== 0) fail(r);
+    return r;
+  }
+
+  function parseJson<T>(r: RunResult, what: string): T {
+    try {
+      return JSON.parse(r.stdout) as T;
+    } catch {
+      throw new ImplError(`${what}: output is not JSON: ${r.stdout.slice(0, 200)}${r.stderr ? `\n${r.stderr.trim()}` : ''}`, r.exitCode, name);
+    }
+  }
+
+  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.format ? [flag, image.format] : []);
+
+  function ioArgs(c: IoCommand): string {
+    switch (c.op) {
+      case 'write':
+        return `write -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
+      case 'zero':
+        return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
+      case 'discard':
+        return `discard ${c.offset} ${c.length}`;
+      case 'read':
+        return `read -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
+    }
+  }
+
+  return {
+    name,
+    capabilities,
+
+    async create(req: CreateRequest): Promise<void> {
+      const args = ['create', '-q', '-f', req.format];
+      if (req.options) args.push('-o', req.options);
+      if (req.backingFile !== undefined) args.push('-b', req.backingFile);
+      if (req.backingFormat !== undefined) args.push('-F', req.backingFormat);
+      args.push(req.filename);
+      if (req.size !== undefined) args.push(String(req.size));
+      await img(args, req.filename);
+    },
+
+    async info(image: ImageRef, o: { backingChain?: boolean } = {}): Promise<ImageInfo> {
+      const args = ['info', '--output=json', ...fmtArgs('-f', image)];
+      if (o.backingChain) args.push('--backing-chain');
+      args.push(image.filename);
+      const r = await img(args, image.filename);
+      if (!o.backingChain) return parseJson<ImageInfo>(r, 'info');
+      // --backing-chain prints a list, top first; the contract nests it as backing-image
+      const chain = parseJson<ImageInfo[]>(r, 'info');
+      if (!Array.isArray(chain) || chain.length === 0) throw new ImplError('info: empty backing chain output', 1, name);
+      for (let i = chain.length - 2; i >= 0; i--) chain[i]!['backing-image'] = chain[i + 1];
+      return chain[0]!;
+    },
+
+    async check(image: ImageRef, o: { repair?: 'leaks' | 'all' } = {}): Promise<CheckResult> {
+      const args = ['check', '--output=json', ...fmtArgs('-f', image)];
+      if (o.repair) args.push('-r', o.repair);
+      args.push(image.filename);
+      const r = await run(qemuImg, args, image.filename);
+      if (!CHECK_RESULT_CODES.has(r.exitCode)) fail(r);
+      if (r.exitCode === 63) return { 'check-errors': 0, exitCode: 63 };
+      const result = parseJson<Omit<CheckResult, 'exitCode'>>(r, 'check');
+      return { ...result, exitCode: r.exitCode };
+    },
+
+    async map(image: ImageRef): Promise<MapEntry[]> {
+      const r = await img(['map', '--output=json', ...fmtArgs('-f', image), image.filename], image.filename);
+      return parseJson<MapEntry[]>(r, 'map');
+    },
+
+    async measure(req: MeasureRequest): Promise<MeasureResult> {
+      const args = ['measure', '--output=json', '-O', req.outputFormat];
+      if (req.options) args.push('-o', req.options);
+      if (req.size !== undefined) args.push('--size', String(req.size));
+      if (req.source) args.push(...fmtArgs('-f', req.source), req.source.filename);
+      const r = await img(args, req.source?.filename);
+      return parseJson<MeasureResult>(r, 'measure');
+    },
+
+    async convert(req: ConvertRequest): Promise<void> {
+      const args = ['convert', ...fmtArgs('-f', req.source), '-O', req.target.format];
+      if (req.options) args.push('-o', req.options);
+      if (req.compress) args.push('-c');
+      if (req.noCreate) args.push('-n');
+      if (req.backingFile !== undefined) args.push('-B', req.backingFile);
+      if (req.backingFormat !== undefined) args.push('-F', req.backingFormat);
+      args.push(req.source.filename, req.target.filename);
+      await img(args, req.target.filename);
+    },
+
+    async compare(a: ImageRef, b: ImageRef): Promise<{ identical: boolean; message: string }> {
+      const r = await run(qemuImg, ['compare', ...fmtArgs('-f', a), ...fmtArgs('-F', b), a.filename, b.filename], a.filename);
+      if (r.exitCode === 0 || r.exitCode === 1) {
+        return { identical: r.exitCode === 0, message: r.stdout.trim() };
+      }
+      fail(r);
+    },
+
+    async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
+      if (commands.length === 0) return;
+      // A list of reads only opens read-only, as a reader would (and works on images marked corrupt).
+      const args = commands.every((c) => c.op === 'read') ? ['-r'] : [];
+      args.push(...fmtArgs('-f', image));
+      for (const c of commands) args.push('-c', ioArgs(c));
+      args.push(image.filename);
+      const r = await run(qemuIo, args, image.filename);
+      const out = `${r.stdout}\n${r.stderr}`;
+      if (r.exitCode !== 0 || IO_FAILURE.test(out)) {
+        const lines = out.split('\n').filter((l) => IO_FAILURE.test(l)).map((l) => l.trim());
+        throw new ImplError(lines.join('\n') || r.stderr.trim() || `exit status ${r.exitCode}`, r.exitCode || 1, name);
+      }
+    },
+
+    async guestSha256(image: ImageRef): Promise<string> {
+      // Convert to raw (exact: every guest byte, holes read as zeroes) and hash the file.
+      const dir = await mkdtemp(join(tmpdir(), 'qbc-sha-'));
+      try {
+        const raw = join(dir, 'guest.raw');
+        await img(['convert', ...fmtArgs('-f', image), '-O', 'raw', image.filename, raw], image.filename);
+        return await sha256File(raw);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+function hexByte(n: number): string {
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new RangeError(`pattern ${n} is not a byte`);
+  return `0x${n.toString(16).padStart(2, '0')}`;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

@@ -1,0 +1,57 @@
+/**
+ * The embedded reference implementation as an implementation under test:
+ * in-process calls into reference/, BlockErrors turned into ImplErrors.
+ */
+import { BlockError } from '../reference/errors.js';
+import { createImage } from '../reference/tools/create.js';
+import { imageInfo } from '../reference/tools/info.js';
+import { checkImage } from '../reference/tools/check.js';
+import { mapImage } from '../reference/tools/map.js';
+import { measure } from '../reference/tools/measure.js';
+import { convertImage } from '../reference/tools/convert.js';
+import { compareImages } from '../reference/tools/compare.js';
+import { guestSha256, ioOnImage } from '../reference/tools/io.js';
+import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
+
+const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare'];
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof BlockError) throw new ImplError(e.message, 1, 'reference');
+    if (e instanceof ImplError) throw e;
+    // Anything else is a bug in the reference: surface it loudly, with its stack.
+    const err = e as Error;
+    throw new ImplError(`internal error: ${err.stack ?? err.message}`, 1, 'reference');
+  }
+}
+
+export function createReferenceAdapter(): Adapter {
+  return {
+    name: 'reference',
+    capabilities: { formats: { raw: OPS.filter((o) => o !== 'repair'), qcow2: OPS }, protocols: ['file'] },
+    create: (req) => guard(async () => {
+      await createImage(req);
+    }),
+    info: (image, opts) => guard(async () => (await imageInfo(image.filename, { format: image.format, backingChain: opts?.backingChain })) as ImageInfo),
+    check: (image, opts) => guard(async () => {
+      try {
+        return await checkImage(image.filename, { format: image.format, repair: opts?.repair });
+      } catch (e) {
+        if (e instanceof BlockError && e.code === 'unsupported' && /does not support checks/.test(e.message)) {
+          return { 'check-errors': 0, exitCode: 63 } as CheckResult;
+        }
+        throw e;
+      }
+    }),
+    map: (image) => guard(() => mapImage(image.filename, { format: image.format })),
+    measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
+    convert: (req) => guard(() => convertImage(req)),
+    compare: (a, b) => guard(() => compareImages(a, b)),
+    io: (image, commands) => guard(() => ioOnImage(image, commands)),
+    guestSha256: (image) => guard(() => guestSha256(image)),
+  };
+}
+
+export default createReferenceAdapter;

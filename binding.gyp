@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "hostfile",
+      "sources": ["native/hostfile.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

@@ -1,0 +1,198 @@
+/**
+ * qcow2 consistency check and repair (qemu-img check [-r leaks|all]).
+ *
+ * Rebuild the refcount every cluster should have by walking the metadata
+ * (header, L1, L2 tables, data clusters, refcount table and blocks), then
+ * compare with the stored counts: stored below expected is a corruption (a
+ * cluster could be handed out twice), above is a leak (space lost). Repair
+ * rewrites the stored counts; with "all" it also fixes corruptions.
+ */
+import type { CheckResult } from '../../../adapters/adapter.js';
+import { INCOMPAT_DIRTY } from './layout.js';
+import type { Qcow2Image } from './image.js';
+
+export interface CheckOptions {
+  repair?: 'leaks' | 'all';
+  /** messages as qemu-img prints them (ERROR ..., Leaked cluster ...) */
+  log?: (line: string) => void;
+}
+
+interface Tally {
+  expected: Map<number, number>;
+  corruptions: number;
+  checkErrors: number;
+  allocated: number;
+  fragmented: number;
+  compressed: number;
+  /** L2 entries whose COPIED flag disagrees with the refcount: [l2 offset, index] */
+  copiedFixes: Array<{ table: number; index: number; l1: boolean }>;
+}
+
+export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Promise<CheckResult> {
+  const log = opts.log ?? (() => undefined);
+  const cs = img.clusterSize;
+  const fileClusters = Math.ceil(img.file.size() / cs);
+  const first = await tally(img, log);
+
+  let leaks = 0;
+  let corruptions = first.corruptions;
+  let leaksFixed = 0;
+  let corruptionsFixed = 0;
+  const rc = img.refcounts;
+  const nclusters = Math.max(fileClusters, ...[...first.expected.keys()].map((k) => k + 1), 0);
+  const stored = new Map<number, number>();
+  for (let i = 0; i < nclusters; i++) stored.set(i, await rc.get(i));
+  for (let i = 0; i < nclusters; i++) {
+    const want = first.expected.get(i) ?? 0;
+    const have = stored.get(i)!;
+    if (want === have) continue;
+    const leak = have > want;
+    const fix = opts.repair === 'all' || (opts.repair === 'leaks' && leak);
+    log(`${fix ? 'Repairing' : leak ? 'Leaked' : 'ERROR'} cluster ${i} refcount=${have} reference=${want}`);
+    if (leak) leaks++; else corruptions++;
+    if (fix) {
+      await setRefcount(img, i, want);
+      if (leak) leaksFixed++; else corruptionsFixed++;
+    }
+  }
+  if (opts.repair === 'all') {
+    for (const f of first.copiedFixes) {
+      await fixCopied(img, f);
+      corruptionsFixed++;
+    }
+  }
+  if (opts.repair) {
+    await rc.flush();
+    if (img.dirty) await img.setIncompatBit(INCOMPAT_DIRTY, false);
+  }
+
+  // After a repair, report what is left, as qemu-img does.
+  let result = { leaks, corruptions };
+  let tallyNow = first;
+  if (opts.repair && (leaksFixed || corruptionsFixed)) {
+    rc.invalidate();
+    tallyNow = await tally(img, () => undefined);
+    let l = 0;
+    let c = tallyNow.corruptions;
+    for (let i = 0; i < Math.max(nclusters, Math.ceil(img.file.size() / cs)); i++) {
+      const want = tallyNow.expected.get(i) ?? 0;
+      const have = await rc.get(i);
+      if (have > want) l++;
+      else if (have < want) c++;
+    }
+    result = { leaks: l, corruptions: c };
+  }
+  let highest = -1;
+  for (const [k, v] of tallyNow.expected) if (v > 0 && k > highest) highest = k;
+  const out: CheckResult = { 'check-errors': tallyNow.checkErrors, exitCode: 0 };
+  // Like qemu-img, counters that are zero are left out.
+  const put = (k: keyof CheckResult, v: number) => { if (v) (out as unknown as Record<string, number>)[k] = v; };
+  put('image-end-offset', (highest + 1) * cs);
+  put('corruptions', result.corruptions);
+  put('leaks', result.leaks);
+  put('corruptions-fixed', corruptionsFixed);
+  put('leaks-fixed', leaksFixed);
+  put('total-clusters', Math.ceil(img.size() / cs));
+  put('allocated-clusters', tallyNow.allocated);
+  put('fragmented-clusters', tallyNow.fragmented);
+  put('compressed-clusters', tallyNow.compressed);
+  out.exitCode = out['check-errors'] ? 1 : result.corruptions ? 2 : result.leaks ? 3 : 0;
+  return out;
+}
+
+async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> {
+  const cs = img.clusterSize;
+  const fileSize = img.file.size();
+  const t: Tally = { expected: new Map(), corruptions: 0, checkErrors: 0, allocated: 0, fragmented: 0, compressed: 0, copiedFixes: [] };
+  const ref = (offset: number, bytes: number) => {
+    const a = Math.floor(offset / cs);
+    const b = Math.floor((offset + bytes - 1) / cs);
+    for (let c = a; c <= b; c++) t.expected.set(c, (t.expected.get(c) ?? 0) + 1);
+  };
+  ref(0, cs); // header
+  if (img.header.l1Size) ref(img.header.l1TableOffset, img.header.l1Size * 8);
+  for (let i = 0; i < img.l1.length; i++) {
+    // QEMU measures fragmentation within each L2 table.
+    let nextContiguous = 0;
+    const l2Off = img.l1[i];
+    if (!l2Off) continue;
+    if (l2Off + cs > fileSize) {
+      log(`ERROR l2_offset=${l2Off.toString(16)}: L2 table is outside the image file`);
+      t.corruptions++;
+      continue;
+    }
+    ref(l2Off, cs);
+    const l1Copied = await entryCopiedFlag(img, img.header.l1TableOffset + i * 8);
+    const l2Refs = await img.refcounts.get(l2Off / cs);
+    if (l1Copied !== (l2Refs === 1)) {
+      log(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${l2Off.toString(16)} refcount=${l2Refs}`);
+      t.corruptions++;
+      t.copiedFixes.push({ table: img.header.l1TableOffset, index: i, l1: true });
+    }
+    const table = await img.file.read(l2Off, cs);
+    for (let j = 0; j < img.l2.entries; j++) {
+      const e = img.l2.decode(table, j);
+      if (e.kind === 'compressed') {
+        t.allocated++;
+        t.compressed++;
+        // Compressed clusters count as fragmented: adjacent ones share sectors.
+        t.fragmented++;
+        ref(e.host, Math.max(1, e.compressedSize));
+        continue;
+      }
+      if (e.kind !== 'normal' && e.kind !== 'zero-alloc') continue;
+      if (e.host % cs) {
+        log(`ERROR offset=${e.host.toString(16)}: Cluster is not properly aligned; L2 entry corrupted.`);
+        t.corruptions++;
+        continue;
+      }
+      t.allocated++;
+      if (nextContiguous && e.host !== nextContiguous) t.fragmented++;
+      nextContiguous = e.host + cs;
+      ref(e.host, cs);
+      const refs = await img.refcounts.get(e.host / cs);
+      if (e.copied !== (refs === 1)) {
+        log(`ERROR OFLAG_COPIED data cluster: l2_entry=${e.host.toString(16)} refcount=${refs}`);
+        t.corruptions++;
+        t.copiedFixes.push({ table: l2Off, index: j, l1: false });
+      }
+    }
+  }
+  // Refcount metadata counts itself.
+  const rc = img.refcounts;
+  ref(rc.tableOffset, rc.table.length * 8);
+  for (const off of rc.table) {
+    if (!off) continue;
+    if (off + cs > fileSize) {
+      log(`ERROR refcount block offset=${off.toString(16)} is outside the image file`);
+      t.corruptions++;
+      continue;
+    }
+    ref(off, cs);
+  }
+  return t;
+}
+
+async function entryCopiedFlag(img: Qcow2Image, at: number): Promise<boolean> {
+  const b = await img.file.read(at, 1);
+  return (b[0] & 0x80) !== 0;
+}
+
+async function setRefcount(img: Qcow2Image, cluster: number, value: number): Promise<void> {
+  const cur = await img.refcounts.get(cluster);
+  const off = cluster * img.clusterSize;
+  if (value > cur) for (let k = cur; k < value; k++) await img.refcounts.increment(off, 1);
+  else for (let k = cur; k > value; k--) await img.refcounts.decrement(off, 1);
+}
+
+async function fixCopied(img: Qcow2Image, f: { table: number; index: number; l1: boolean }): Promise<void> {
+  const esize = f.l1 ? 8 : img.l2.entrySize;
+  const at = f.table + f.index * esize;
+  const b = await img.file.read(at, 8);
+  const v = b.readBigUInt64BE(0);
+  const host = Number(v & 0x00fffffffffffe00n);
+  const refs = await img.refcounts.get(host / img.clusterSize);
+  const nv = refs === 1 ? v | (1n << 63n) : v & ~(1n << 63n);
+  b.writeBigUInt64BE(nv);
+  await img.file.write(at, b);
+}

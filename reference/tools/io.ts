@@ -1,0 +1,49 @@
+/** Guest I/O as qemu-io's read/write/discard commands perform it, and a guest-content digest. */
+import { createHash } from 'node:crypto';
+import { BlockError } from '../errors.js';
+import { openImage } from '../graph/open.js';
+import type { BlockNode } from '../node.js';
+
+export type IoCommand =
+  | { op: 'write'; offset: number; length: number; pattern: number }
+  | { op: 'zero'; offset: number; length: number; unmap?: boolean }
+  | { op: 'discard'; offset: number; length: number }
+  | { op: 'read'; offset: number; length: number; pattern: number };
+
+export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
+  switch (c.op) {
+    case 'write': return node.write(c.offset, Buffer.alloc(c.length, c.pattern));
+    case 'zero': return node.writeZeroes(c.offset, c.length, { unmap: c.unmap });
+    case 'discard': return node.discard(c.offset, c.length);
+    case 'read': {
+      const got = await node.read(c.offset, c.length);
+      const bad = got.findIndex((b) => b !== c.pattern);
+      if (bad >= 0) {
+        throw new BlockError('io', `Pattern verification failed at offset ${c.offset + bad}, ${c.length - bad} bytes`, { offset: c.offset + bad });
+      }
+      return;
+    }
+  }
+}
+
+export async function ioOnImage(image: { filename: string; format?: string }, commands: IoCommand[]): Promise<void> {
+  const writes = commands.some((c) => c.op !== 'read');
+  const node = await openImage(image.filename, { format: image.format, readOnly: !writes });
+  try {
+    for (const c of commands) await runIo(node, c);
+  } finally {
+    await node.close();
+  }
+}
+
+export async function guestSha256(image: { filename: string; format?: string }): Promise<string> {
+  const node = await openImage(image.filename, { format: image.format, readOnly: true });
+  try {
+    const h = createHash('sha256');
+    const chunk = 4 * 1024 * 1024;
+    for (let off = 0; off < node.size(); off += chunk) h.update(await node.read(off, Math.min(chunk, node.size() - off)));
+    return h.digest('hex');
+  } finally {
+    await node.close();
+  }
+}

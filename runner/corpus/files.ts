@@ -1,0 +1,66 @@
+/**
+ * File helpers of the corpus: hashing, and the canonical sparse copy.
+ *
+ * qemu-img map (and so the recorded map) depends on which ranges of the host
+ * file are holes: qemu asks the file system (SEEK_DATA/SEEK_HOLE), and a git
+ * checkout writes every byte. So images are always examined in a canonical
+ * layout: every all-zero 4 KiB block is a hole, every other block is written.
+ * Generation and verification both use it, so maps agree on any checkout.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const SPARSE_BLOCK = 4096;
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function isZero(buf: Buffer, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** Copy src to dst (replacing it) with all-zero 4 KiB blocks left as holes. */
+export async function sparseCopy(src: string, dst: string): Promise<void> {
+  await rm(dst, { force: true });
+  const input = await open(src, 'r');
+  const output = await open(dst, 'wx');
+  try {
+    const { size } = await input.stat();
+    const chunk = Buffer.alloc(256 * SPARSE_BLOCK);
+    for (let pos = 0; pos < size; ) {
+      const { bytesRead } = await input.read(chunk, 0, chunk.length, pos);
+      if (bytesRead === 0) break;
+      for (let off = 0; off < bytesRead; off += SPARSE_BLOCK) {
+        const n = Math.min(SPARSE_BLOCK, bytesRead - off);
+        const block = chunk.subarray(off, off + n);
+        if (!isZero(block, n)) await output.write(block, 0, n, pos + off);
+      }
+      pos += bytesRead;
+    }
+    await output.truncate(size);
+  } finally {
+    await input.close();
+    await output.close();
+  }
+}
+
+/** Rewrite a file in place into the canonical sparse layout. */
+export async function canonicaliseInPlace(file: string): Promise<void> {
+  const tmp = `${file}.sparse-tmp`;
+  await sparseCopy(file, tmp);
+  const { rename } = await import('node:fs/promises');
+  await rename(tmp, file);
+}
+
+/** A fresh scratch directory under <repo>/.tmp (git-ignored); caller removes it. */
+export async function scratchDir(repo: string, prefix: string): Promise<string> {
+  const base = join(repo, '.tmp');
+  await mkdir(base, { recursive: true });
+  return mkdtemp(join(base, `${prefix}-`));
+}

@@ -1,0 +1,152 @@
+/**
+ * Builds recipes with the real qemu-img / qemu-io and records what qemu-img
+ * says about the result. Only argument arrays, never a shell.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { CheckResult, ImageInfo, IoCommand, MapEntry } from '../../adapters/adapter.js';
+import { extensionOf, imageFileName, imageFormat, type Recipe } from './recipe.js';
+import { normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
+
+const TIMEOUT = 120_000;
+
+export interface QemuTools {
+  qemuImg: string;
+  qemuIo: string;
+}
+
+export const DEFAULT_TOOLS: QemuTools = { qemuImg: 'qemu-img', qemuIo: 'qemu-io' };
+
+export class ToolError extends Error {
+  constructor(readonly command: string[], message: string) {
+    super(`${command.join(' ')}: ${message}`);
+    this.name = 'ToolError';
+  }
+}
+
+async function run(cmd: string, args: string[], okCodes: number[] = [0]) {
+  const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT, stripFinalNewline: true });
+  if (r.timedOut) throw new ToolError([cmd, ...args], `timed out after ${TIMEOUT} ms`);
+  if (r.failed && (r.exitCode === undefined || !okCodes.includes(r.exitCode))) {
+    throw new ToolError([cmd, ...args], (r.stderr || r.stdout || `exit ${r.exitCode ?? r.signal}`).trim());
+  }
+  return r;
+}
+
+/** First line of `qemu-img --version`, the manifest's producer. */
+export async function qemuImgVersion(tools = DEFAULT_TOOLS): Promise<string> {
+  const r = await run(tools.qemuImg, ['--version']);
+  return r.stdout.split('\n')[0].trim();
+}
+
+const hex = (n: number) => '0x' + n.toString(16).padStart(2, '0');
+
+/** qemu-io -c command texts for the recipe's I/O. */
+export function qemuIoCommands(io: IoCommand[]): string[] {
+  return io.map((c) => {
+    switch (c.op) {
+      case 'write':
+        return `write -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
+      case 'zero':
+        return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
+      case 'discard':
+        return `discard ${c.offset} ${c.length}`;
+      case 'read':
+        return `read -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
+    }
+  });
+}
+
+// qemu-io reports a failed command on its output and carries on
+const IO_FAILURE = /(failed|error|cannot|Could not)/i;
+
+async function runIo(tools: QemuTools, r: Recipe, file: string, format: string): Promise<void> {
+  const cmds = qemuIoCommands(r.io ?? []).flatMap((c) => ['-c', c]);
+  if (!r.crash) {
+    const res = await run(tools.qemuIo, ['-f', format, ...cmds, file]);
+    const text = `${res.stdout}\n${res.stderr}`;
+    if (IO_FAILURE.test(text)) throw new ToolError([tools.qemuIo, ...cmds, file], text.trim());
+    return;
+  }
+  // The writer dies (SIGABRT from qemu-io's abort command) before it can flush or close.
+  const opts = Object.entries(r.crash.openOptions ?? {}).map(([k, v]) => `,${k}=${v}`).join('');
+  const spec = `driver=${format},file.filename=${file}${opts}`;
+  const args = ['-t', r.crash.cache, '--image-opts', ...cmds, '-c', 'abort', spec];
+  const res = await execa(tools.qemuIo, args, { reject: false, timeout: TIMEOUT });
+  if (res.signal !== 'SIGABRT') {
+    throw new ToolError([tools.qemuIo, ...args], `expected the writer to die of SIGABRT, got ${res.signal ?? 'exit ' + res.exitCode}: ${res.stderr}`);
+  }
+  if (IO_FAILURE.test(res.stdout)) throw new ToolError([tools.qemuIo, ...args], res.stdout.trim());
+}
+
+function createArgs(r: Recipe, file: string): string[] {
+  const c = r.create;
+  const args = ['create', '-q', '-f', c.format];
+  if (c.options) args.push('-o', c.options);
+  if (c.backingFile) args.push('-b', c.backingFile, '-F', c.backingFormat!);
+  args.push(file);
+  if (c.size !== undefined) args.push(String(c.size));
+  return args;
+}
+
+/**
+ * Makes the recipe's image as dir/<id>.<ext>. Backing files are expected in
+ * dir already (built earlier, under their own file names).
+ */
+export async function buildWithQemu(r: Recipe, dir: string, tools = DEFAULT_TOOLS): Promise<string> {
+  const target = join(dir, imageFileName(r));
+  const first = r.convert ? join(dir, `${r.id}.src.${extensionOf(r.create.format)}`) : target;
+  await rm(target, { force: true });
+  await run(tools.qemuImg, createArgs(r, first));
+  if (r.io?.length) await runIo(tools, r, first, r.create.format);
+  if (r.convert) {
+    const cv = r.convert;
+    const args = ['convert', '-f', r.create.format, '-O', cv.format];
+    if (cv.options) args.push('-o', cv.options);
+    if (cv.compress) args.push('-c');
+    args.push(first, target);
+    await run(tools.qemuImg, args);
+    await rm(first, { force: true });
+  }
+  return target;
+}
+
+/** What qemu-img reports about an image, normalised for the manifest. */
+export interface Observation {
+  info: Record<string, Json>;
+  map: Record<string, Json>[];
+  check: Record<string, Json> | null;
+  guestSha256: string;
+}
+
+export async function guestSha256WithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS): Promise<string> {
+  const out = join(scratch, `guest-${process.pid}-${Date.now()}.raw`);
+  try {
+    await run(tools.qemuImg, ['convert', '-f', format, '-O', 'raw', file, out]);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(out)) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  } finally {
+    await rm(out, { force: true });
+  }
+}
+
+export async function observeWithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS): Promise<Observation> {
+  const info = JSON.parse((await run(tools.qemuImg, ['info', '--output=json', '-f', format, file])).stdout) as ImageInfo;
+  const map = JSON.parse((await run(tools.qemuImg, ['map', '--output=json', '-f', format, file])).stdout) as MapEntry[];
+  // 2 corruptions, 3 leaks, 63 no check: results, not failures
+  const ck = await run(tools.qemuImg, ['check', '--output=json', '-f', format, file], [0, 2, 3, 63]);
+  const exitCode = ck.exitCode ?? 0;
+  const check: CheckResult = exitCode === 63 ? { 'check-errors': 0, exitCode } : { ...JSON.parse(ck.stdout), exitCode };
+  return {
+    info: normaliseInfo(info, file),
+    map: normaliseMap(map),
+    check: normaliseCheck(check),
+    guestSha256: await guestSha256WithQemu(file, format, scratch, tools),
+  };
+}
+
+export { imageFormat };

@@ -1,0 +1,165 @@
+/**
+ * Corpus recipes: how each golden image is made, in the suite's own terms
+ * (the Adapter's CreateRequest fields, IoCommands and a convert step), so the
+ * same recipe can be replayed by real qemu-img and by any implementation.
+ */
+import { readFile } from 'node:fs/promises';
+import type { IoCommand } from '../../adapters/adapter.js';
+
+export interface RecipeCreate {
+  format: string;
+  /** bytes; omitted when the backing file gives the size */
+  size?: number;
+  /** `-o` text exactly as a user types it */
+  options?: string;
+  /** relative name, resolved next to the new image (so the corpus can move) */
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+export interface RecipeConvert {
+  /** target format; the converted image is the golden image */
+  format: string;
+  /** `-o` for the target */
+  options?: string;
+  /** `-c` */
+  compress?: boolean;
+}
+
+/**
+ * The I/O is done by a writer that is killed before it closes the image
+ * (qemu-io ... -c abort), which leaves what a host crash would leave.
+ */
+export interface RecipeCrash {
+  /** qemu-io -t; writeback keeps metadata in caches that never reach the disk */
+  cache: 'writeback' | 'writethrough';
+  /** extra qcow2 open options (e.g. a tiny refcount cache that forces early evictions) */
+  openOptions?: Record<string, string>;
+}
+
+export interface Recipe {
+  id: string;
+  description: string;
+  /** @spec ids of the manual / 7.2 items the image exercises */
+  spec: string[];
+  tags: string[];
+  create: RecipeCreate;
+  io?: IoCommand[];
+  crash?: RecipeCrash;
+  convert?: RecipeConvert;
+  /** qemu-img 7.2 makes the same bytes every time and byte identity is a fair demand */
+  deterministic: boolean;
+  /** why not deterministic, or why reproduction cannot be asked of an implementation */
+  reason?: string;
+  /** ids of recipes whose images this one needs (backing files) */
+  depends?: string[];
+}
+
+const FORMAT_EXT: Record<string, string> = { raw: 'raw', qcow2: 'qcow2' };
+
+export function extensionOf(format: string): string {
+  return FORMAT_EXT[format] ?? format;
+}
+
+/** Format of the golden image: the convert target when there is one. */
+export function imageFormat(r: Recipe): string {
+  return r.convert ? r.convert.format : r.create.format;
+}
+
+export function imageFileName(r: Recipe): string {
+  return `${r.id}.${extensionOf(imageFormat(r))}`;
+}
+
+export class RecipeError extends Error {
+  constructor(readonly recipe: string, readonly field: string, message: string) {
+    super(`recipe ${recipe}: ${field}: ${message}`);
+    this.name = 'RecipeError';
+  }
+}
+
+const ID_RE = /^[a-z0-9][a-z0-9.-]*$/;
+
+function isUint(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+function checkIo(id: string, io: unknown, i: number): void {
+  const f = `io[${i}]`;
+  if (typeof io !== 'object' || io === null) throw new RecipeError(id, f, 'must be an object');
+  const c = io as Record<string, unknown>;
+  if (!['write', 'zero', 'discard', 'read'].includes(c.op as string)) {
+    throw new RecipeError(id, `${f}.op`, `${String(c.op)} is not one of write, zero, discard, read`);
+  }
+  if (!isUint(c.offset)) throw new RecipeError(id, `${f}.offset`, 'must be a non-negative integer');
+  if (!isUint(c.length) || c.length === 0) throw new RecipeError(id, `${f}.length`, 'must be a positive integer');
+  if (c.op === 'write' || c.op === 'read') {
+    if (!isUint(c.pattern) || c.pattern > 255) throw new RecipeError(id, `${f}.pattern`, 'must be a byte 0..255');
+  }
+}
+
+/** Structural validation with errors naming the recipe and field. */
+export function validateRecipes(list: unknown): Recipe[] {
+  if (!Array.isArray(list)) throw new RecipeError('(file)', 'recipes', 'must be an array');
+  const seen = new Map<string, Recipe>();
+  for (const [n, raw] of list.entries()) {
+    const r = raw as Recipe;
+    const id = typeof r?.id === 'string' ? r.id : `#${n}`;
+    if (typeof r?.id !== 'string' || !ID_RE.test(r.id)) throw new RecipeError(id, 'id', 'must match ' + ID_RE);
+    if (seen.has(r.id)) throw new RecipeError(id, 'id', 'duplicate');
+    if (typeof r.description !== 'string' || !r.description) throw new RecipeError(id, 'description', 'required');
+    if (!Array.isArray(r.spec) || r.spec.length === 0 || !r.spec.every((s) => typeof s === 'string')) {
+      throw new RecipeError(id, 'spec', 'must be a non-empty array of @spec ids');
+    }
+    if (!Array.isArray(r.tags) || !r.tags.every((s) => typeof s === 'string')) throw new RecipeError(id, 'tags', 'must be an array of strings');
+    if (typeof r.create !== 'object' || r.create === null) throw new RecipeError(id, 'create', 'required');
+    if (!(r.create.format in FORMAT_EXT)) throw new RecipeError(id, 'create.format', `${r.create.format} is not raw or qcow2`);
+    if (r.create.size !== undefined && !isUint(r.create.size)) throw new RecipeError(id, 'create.size', 'must be a non-negative integer');
+    if (r.create.size === undefined && !r.create.backingFile) throw new RecipeError(id, 'create.size', 'required without a backing file');
+    if (r.create.backingFile !== undefined) {
+      if (r.create.backingFile.startsWith('/')) throw new RecipeError(id, 'create.backingFile', 'must be relative so the corpus can move');
+      if (!r.create.backingFormat) throw new RecipeError(id, 'create.backingFormat', 'required with a backing file (qemu-img 7.2 insists)');
+    }
+    (r.io ?? []).forEach((c, i) => checkIo(id, c, i));
+    if (r.crash && !['writeback', 'writethrough'].includes(r.crash.cache)) throw new RecipeError(id, 'crash.cache', 'writeback or writethrough');
+    if (r.crash && !r.io?.length) throw new RecipeError(id, 'crash', 'a crash needs io to interrupt');
+    if (r.convert && !(r.convert.format in FORMAT_EXT)) throw new RecipeError(id, 'convert.format', `${r.convert.format} is not raw or qcow2`);
+    if (typeof r.deterministic !== 'boolean') throw new RecipeError(id, 'deterministic', 'must be true or false');
+    if (!r.deterministic && !r.reason) throw new RecipeError(id, 'reason', 'a non-deterministic recipe says why');
+    for (const d of r.depends ?? []) {
+      if (!seen.has(d)) throw new RecipeError(id, 'depends', `${d} is not an earlier recipe`);
+    }
+    if (r.create.backingFile) {
+      const dep = (r.depends ?? []).map((d) => seen.get(d)!).find((d) => imageFileName(d) === r.create.backingFile);
+      if (!dep) throw new RecipeError(id, 'create.backingFile', `${r.create.backingFile} is not the image of a recipe in depends`);
+    }
+    seen.set(r.id, r);
+  }
+  return [...seen.values()];
+}
+
+export async function loadRecipes(file: string): Promise<Recipe[]> {
+  const text = await readFile(file, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new RecipeError('(file)', file, `not JSON: ${(e as Error).message}`);
+  }
+  const list = (parsed as { recipes?: unknown }).recipes ?? parsed;
+  return validateRecipes(list);
+}
+
+/** The recipe and every recipe it depends on, dependencies first. */
+export function withDependencies(all: Recipe[], id: string): Recipe[] {
+  const byId = new Map(all.map((r) => [r.id, r]));
+  const out: Recipe[] = [];
+  const visit = (rid: string): void => {
+    const r = byId.get(rid);
+    if (!r) throw new RecipeError(rid, 'id', 'no such recipe');
+    if (out.includes(r)) return;
+    for (const d of r.depends ?? []) visit(d);
+    out.push(r);
+  };
+  visit(id);
+  return out;
+}

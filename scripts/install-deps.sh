@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the suite needs, and nothing when they are all present.
+# Not root or no apt: exits 2 naming the packages and the command to run.
+# Later issues extend DEB_PACKAGES (and COMMAND_OF for machines without dpkg).
+set -euo pipefail
+
+DEB_PACKAGES=(qemu-utils)
+
+# A command each package provides: the fallback check where dpkg is absent.
+declare -A COMMAND_OF=(
+  [qemu-utils]=qemu-img
+)
+
+installed() {
+  local pkg=$1
+  if command -v dpkg-query >/dev/null 2>&1; then
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]]
+  else
+    command -v "${COMMAND_OF[$pkg]:-$pkg}" >/dev/null 2>&1
+  fi
+}
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all present (${DEB_PACKAGES[*]})"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: missing Debian package(s): ${missing[*]}" >&2
+  echo "install-deps: install them as root with:" >&2
+  echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
+
+still=()
+for pkg in "${missing[@]}"; do
+  installed "$pkg" || still+=("$pkg")
+done
+if [[ ${#still[@]} -gt 0 ]]; then
+  echo "install-deps: still missing after apt-get install: ${still[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installed ${missing[*]}"

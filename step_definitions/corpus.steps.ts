@@ -1,0 +1,92 @@
+/**
+ * Steps of the generated corpus feature: a golden image staged in the
+ * scenario's scratch directory, compared with what qemu-img recorded, and
+ * recipes replayed by the implementation under test.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Given, Then, When } from '@cucumber/cucumber';
+import type { ImageRef } from '../adapters/adapter.js';
+import { checkDiff, guestDiff, infoDiff, mapDiff, readGap, recreate, recreateGap, stageEntry } from '../runner/corpus/checks.js';
+import { sha256File } from '../runner/corpus/files.js';
+import { loadCorpus, type Corpus, type CorpusItem } from '../runner/corpus/corpus-set.js';
+import type { QbcWorld } from './world.js';
+
+let corpus: Promise<Corpus> | null = null;
+const theCorpus = (): Promise<Corpus> => (corpus ??= loadCorpus());
+
+interface CorpusState {
+  entry: CorpusItem;
+  golden?: ImageRef;
+  recreated?: ImageRef;
+}
+const state = new WeakMap<QbcWorld, CorpusState>();
+
+async function entryNamed(id: string): Promise<CorpusItem> {
+  const e = (await theCorpus()).items.find((x) => x.id === id);
+  if (!e) throw new Error(`corpus/manifest.json has no entry "${id}" (is the feature out of sync? run \`qbc corpus feature --check\`)`);
+  return e;
+}
+
+function current(world: QbcWorld): CorpusState {
+  const s = state.get(world);
+  if (!s) throw new Error('no golden image in this scenario');
+  return s;
+}
+
+function assertNoDiff(diffs: string[], what: string): void {
+  assert.deepEqual(diffs, [], `${what} differs from the manifest:\n  ${diffs.join('\n  ')}`);
+}
+
+Given('the golden image {string}', async function (this: QbcWorld, id: string) {
+  const entry = await entryNamed(id);
+  const gap = readGap(this.iut, entry);
+  if (gap) return this.notApplicable(gap);
+  const golden = await stageEntry(await theCorpus(), entry, join(this.scratch, 'golden'));
+  state.set(this, { entry, golden });
+  return undefined;
+});
+
+Then('the implementation reports the recorded info', async function (this: QbcWorld) {
+  const { entry, golden } = current(this);
+  assertNoDiff(await infoDiff(this.iut, entry, golden!), 'info');
+});
+
+Then('the implementation reports the recorded map', async function (this: QbcWorld) {
+  const { entry, golden } = current(this);
+  assertNoDiff(await mapDiff(this.iut, entry, golden!), 'map');
+});
+
+Then('the implementation reports the recorded check result', async function (this: QbcWorld) {
+  const { entry, golden } = current(this);
+  assert.notEqual(entry.check, null, `${entry.id} has no recorded check result`);
+  assertNoDiff(await checkDiff(this.iut, entry, golden!), 'check');
+});
+
+Then('the implementation reads the recorded guest bytes', async function (this: QbcWorld) {
+  const { entry, golden } = current(this);
+  assertNoDiff(await guestDiff(this.iut, entry, golden!), 'guest bytes');
+  // reading must leave the image alone
+  assert.equal(await sha256File(golden!.filename), entry.fileSha256, `reading ${entry.id} changed its file`);
+});
+
+When('the implementation recreates the golden image {string} from its recipe', async function (this: QbcWorld, id: string) {
+  const entry = await entryNamed(id);
+  const gap = recreateGap(this.iut, entry);
+  if (gap) return this.notApplicable(gap);
+  const recreated = await recreate(this.iut, await theCorpus(), entry, join(this.scratch, 'recreate'));
+  state.set(this, { entry, recreated });
+  return undefined;
+});
+
+Then('the recreated image is byte-identical to the golden image', async function (this: QbcWorld) {
+  const { entry, recreated } = current(this);
+  assert.ok(entry.deterministic, `${entry.id} is not deterministic; compare guest bytes instead`);
+  assert.equal(await sha256File(recreated!.filename), entry.fileSha256, `the recreated ${entry.id} is not byte-identical to the golden image`);
+});
+
+Then('the recreated image shows the recorded guest bytes', async function (this: QbcWorld) {
+  const { entry, recreated } = current(this);
+  // the oracle reads when there is one, so an IUT cannot vouch for its own output
+  assertNoDiff(await guestDiff(this.oracle ?? this.iut, entry, recreated!), 'guest bytes of the recreated image');
+});

@@ -1,0 +1,41 @@
+/**
+ * How a Then judges a failure: it must be a typed refusal (ImplError from an
+ * adapter, BlockError from the reference), never a crash, and its message must
+ * name what the user got wrong.
+ */
+import { ImplError } from '../../adapters/adapter.js';
+
+/** Lower case, with "_", "-" and "." read as spaces: "lazy_refcounts" names "Lazy refcounts". */
+export function normalise(s: string): string {
+  return s.toLowerCase().replace(/[_\-.]+/g, ' ').replace(/\s+/g, ' ');
+}
+
+export function names(message: string, word: string): boolean {
+  return normalise(message).includes(normalise(word));
+}
+
+export function isTypedRefusal(err: unknown): err is Error {
+  return err instanceof ImplError || (err instanceof Error && err.name === 'BlockError') || (err instanceof Error && err.name === 'ImplError');
+}
+
+/** Throws an assertion error unless `err` is a typed refusal naming every word. */
+export function assertRefusalNaming(what: string, err: unknown, words: string[]): void {
+  if (err === null || err === undefined) throw new Error(`${what} succeeded, but it should have failed naming ${words.map((w) => `"${w}"`).join(' and ')}`);
+  if (!isTypedRefusal(err)) {
+    throw new Error(`${what} crashed instead of refusing with a typed error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  }
+  const missing = words.filter((w) => !names(err.message, w));
+  if (missing.length > 0) {
+    throw new Error(`${what} failed, but its message does not name ${missing.map((w) => `"${w}"`).join(' and ')}:\n${err.message}`);
+  }
+}
+
+/** Runs an action that a scenario allows to fail; returns the error or null. */
+export async function attempt(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+    return null;
+  } catch (err) {
+    return err ?? new Error('rejected with no reason');
+  }
+}

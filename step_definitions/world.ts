@@ -1,0 +1,96 @@
+/**
+ * The World of one scenario: the implementation under test, the oracle, a
+ * scratch directory of its own, the images it made by name, and the outcome of
+ * the last action (so a When can fail and a Then can look at why).
+ */
+import { join } from 'node:path';
+import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumber';
+import { missingCapability, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
+import type { Defect } from './support/hostile-qcow2.js';
+
+export interface QbcParameters {
+  /** adapter spec of the implementation under test */
+  impl: string;
+  /** 'qemu' | 'reference' | 'none' (or any adapter spec) */
+  oracle: string;
+}
+
+/** Adapters are loaded once per worker (BeforeAll) and shared by every scenario. */
+export const adapters: { iut: Adapter | null; oracle: Adapter | null } = { iut: null, oracle: null };
+
+export interface NamedImage extends ImageRef {
+  format: string;
+}
+
+/** Thrown by a step to make the scenario "not applicable" (the hook-free way to skip). */
+export const NOT_APPLICABLE = 'skipped';
+
+export class QbcWorld extends World<QbcParameters> {
+  scratch = '';
+  images = new Map<string, NamedImage>();
+  /** name of the image the last Given/When was about ("the image") */
+  current = '';
+  /** the error of the last action that was allowed to fail, or null if it succeeded */
+  lastError: unknown = null;
+  /** the image a failed/successful create was aimed at */
+  lastTarget: NamedImage | null = null;
+  lastCheck: CheckResult | null = null;
+  lastInfo: ImageInfo | null = null;
+  lastMap: MapEntry[] | null = null;
+  lastMeasure: MeasureResult | null = null;
+  lastMeasureRequest: MeasureRequest | null = null;
+  lastCompare: { identical: boolean; message: string } | null = null;
+  /** the defect a hostile image was given, and its file hash before the scenario acted */
+  defect: Defect | null = null;
+  sha256Before = '';
+
+  constructor(options: IWorldOptions<QbcParameters>) {
+    super(options);
+  }
+
+  get iut(): Adapter {
+    if (!adapters.iut) throw new Error('no implementation under test loaded (BeforeAll failed?)');
+    return adapters.iut;
+  }
+
+  get oracle(): Adapter | null {
+    return adapters.oracle;
+  }
+
+  path(file: string): string {
+    return join(this.scratch, file);
+  }
+
+  /** Registers (without creating) an image file in the scratch dir. */
+  declare(name: string, format: string): NamedImage {
+    const img: NamedImage = { filename: this.path(`${name}.${format}`), format };
+    this.images.set(name, img);
+    this.current = name;
+    return img;
+  }
+
+  image(name?: string): NamedImage {
+    const key = name ?? this.current;
+    const img = this.images.get(key);
+    if (!img) throw new Error(`no image named "${key}" in this scenario`);
+    return img;
+  }
+
+  /**
+   * Returns 'skipped' (after attaching the reason) when the IUT lacks `op` for
+   * `format`; a step returns that value to become not applicable.
+   */
+  needs(format: string, op: Operation, adapter: Adapter = this.iut): 'skipped' | null {
+    const why = missingCapability(adapter, format, op);
+    if (why === null) return null;
+    this.notApplicable(why);
+    return NOT_APPLICABLE;
+  }
+
+  notApplicable(reason: string): 'skipped' {
+    this.attach(`not applicable: ${reason}`, 'text/plain');
+    return NOT_APPLICABLE;
+  }
+}
+
+setWorldConstructor(QbcWorld);
