@@ -4,8 +4,6 @@
  * status. Allocation order mirrors QEMU's (L2 table first, then the data run) so
  * that the same guest writes produce the same file.
  */
-import * as zlib from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
 import { BlockError, malformed } from '../../errors.js';
 import { checkRange, type BlockNode, type BlockStatus } from '../../node.js';
 import {
@@ -16,7 +14,7 @@ import {
 } from './layout.js';
 import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
 import { Refcounts } from './refcount.js';
-import { zstdFrameLength } from './zstd-frame.js';
+import { compressCluster, decompressCluster } from './compress.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -325,23 +323,7 @@ export class Qcow2Image implements BlockNode {
       throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} lies beyond the end of the file`, { offset: e.host });
     }
     const raw = await this.file.read(e.host, e.compressedSize);
-    let data: Buffer;
-    try {
-      if (this.header.compressionType === 1) {
-        // One zstd frame; the sector padding after it is ignored.
-        data = Buffer.from(zstdDecompress(raw.subarray(0, zstdFrameLength(raw))));
-      } else {
-        // Raw deflate; the stream may be followed by padding, QEMU stops at the cluster size.
-        data = zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
-      }
-    } catch (err) {
-      if (err instanceof BlockError) throw err;
-      throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} does not decompress: ${(err as Error).message}`, { offset: e.host });
-    }
-    if (data.length > this.clusterSize) {
-      throw new BlockError('corrupt', `compressed cluster at 0x${e.host.toString(16)} inflates beyond the cluster size`, { offset: e.host });
-    }
-    if (data.length < this.clusterSize) data = Buffer.concat([data, Buffer.alloc(this.clusterSize - data.length)]);
+    const data = decompressCluster(this.header.compressionType, raw, this.clusterSize, e.host);
     this.lastCompressed = { host: e.host, data };
     return data;
   }
@@ -561,14 +543,56 @@ export class Qcow2Image implements BlockNode {
       // v2 has no zero flag: without a backing file an unallocated cluster reads
       // as zeroes, so QEMU discards; with one it must write real zeroes.
       const zeroFlagUsable = this.header.version >= 3 || !this.backing;
-      if (zeroFlagUsable && (whole || (await this.readsAsZero(cl)))) {
-        await this.zeroCluster(cl, !!opts.unmap);
-      } else {
-        await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
-      }
+      if (zeroFlagUsable && whole) await this.zeroCluster(cl, !!opts.unmap);
+      else if (this.l2.extended) await this.zeroWithinCluster(cl, pos, cEnd);
+      else if (zeroFlagUsable && (await this.readsAsZero(cl))) await this.zeroCluster(cl, !!opts.unmap);
+      else await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
       pos = cEnd;
     }
     await this.afterWrite();
+  }
+
+  /**
+   * Extended L2: whole subclusters become zero subclusters; a partly covered
+   * subcluster too if it already reads as zero, else it gets real zeroes.
+   */
+  private async zeroWithinCluster(cl: number, from: number, to: number): Promise<void> {
+    const sc = this.subclusterSize;
+    const base = cl * this.clusterSize;
+    let pos = from;
+    while (pos < to) {
+      const scIdx = Math.floor((pos - base) / sc);
+      const scStart = base + scIdx * sc;
+      const scEnd = Math.min(scStart + sc, this.size());
+      if (pos === scStart && (to >= scEnd)) {
+        // a run of whole subclusters
+        let n = 1;
+        while (scStart + (n + 1) * sc <= to) n++;
+        if (!(await this.markSubclustersZero(cl, scIdx, n))) await this.writeWithinL2(pos, Buffer.alloc(n * sc));
+        pos = scStart + n * sc;
+        continue;
+      }
+      const partEnd = Math.min(to, scEnd);
+      const e = await this.entryAt(cl);
+      const bit = 1 << scIdx;
+      const readsZero = e.kind !== 'compressed' && ((e.zeroBits & bit) !== 0 || (!(e.allocBits & bit) && !this.backing));
+      if (!(readsZero && (await this.markSubclustersZero(cl, scIdx, 1)))) await this.writeWithinL2(pos, Buffer.alloc(partEnd - pos));
+      pos = partEnd;
+    }
+  }
+
+  /** Set the zero bits of n subclusters (clearing their allocation bits); false for compressed clusters. */
+  private async markSubclustersZero(cl: number, first: number, n: number): Promise<boolean> {
+    const { table, offset: l2Off, index } = await this.l2ForWrite(cl);
+    const e = this.l2.decode(table, index);
+    if (e.kind === 'compressed') return false;
+    const mask = (n >= 32 ? 0xffffffff : ((1 << n) - 1) << first) >>> 0;
+    const zero = (e.zeroBits | mask) >>> 0;
+    const alloc = (e.allocBits & ~mask) >>> 0;
+    if (zero === e.zeroBits && alloc === e.allocBits) return true;
+    this.l2.encode(table, index, e.host, e.host ? e.copied : false, false, { alloc, zero });
+    await this.writeL2Entries(l2Off, table, index, 1);
+    return true;
   }
 
   /** Whether a whole guest cluster reads as zeroes without looking at data. */
@@ -661,12 +685,9 @@ export class Qcow2Image implements BlockNode {
       throw new BlockError('invalid-option', 'compressed writes must cover exactly one cluster');
     }
     await this.beforeWrite();
-    if (this.header.compressionType !== 0) {
-      throw new BlockError('unsupported', 'writing zstd-compressed clusters is not supported by the reference yet', { option: 'compression_type' });
-    }
     const full = data.length === cs ? data : Buffer.concat([data, Buffer.alloc(cs - data.length)]);
-    const z = zlib.deflateRawSync(full, { level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 12, memLevel: 9 });
-    if (z.length >= cs) {
+    const z = await compressCluster(this.header.compressionType, full);
+    if (!z) {
       await this.write(offset, data);
       return;
     }
@@ -748,15 +769,17 @@ export class Qcow2Image implements BlockNode {
     if (kind === 'compressed') return { offset: g, length, data: true, zero: false, present: true, depth: 0, compressed: true };
     if (kind === 'zero') {
       // A zero cluster that keeps its host cluster still has an offset to show.
-      const hostOffset = !this.l2.extended && e.kind === 'zero-alloc' ? e.host + inCl : undefined;
+      const hostOffset = e.host ? e.host + inCl : undefined;
       return { offset: g, length, data: false, zero: true, present: true, depth: 0, hostOffset };
     }
     if (this.backing && g < this.backing.size()) {
       const b = await this.backing.blockStatus(g, Math.min(length, this.backing.size() - g));
       return { ...b, offset: g, length: b.length, depth: b.depth + 1 };
     }
-    // No backing layer reaches this far: it reads as zero from this layer.
-    return { offset: g, length, data: false, zero: true, present: false, depth: 0 };
+    // No backing layer reaches this far: it reads as zero from this layer. An
+    // unallocated subcluster of an allocated cluster still shows its host offset.
+    const hostOffset = this.l2.extended && e.host ? e.host + inCl : undefined;
+    return { offset: g, length, data: false, zero: true, present: false, depth: 0, hostOffset };
   }
 
   async flush(): Promise<void> {
