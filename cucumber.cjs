@@ -12,11 +12,11 @@ const common = {
   formatOptions: { snippetInterface: 'async-await' },
 };
 
-function profile(impl, oracle, extra = {}) {
+function profile(impl, oracle, { stdout = 'progress', ...extra } = {}) {
   return {
     ...common,
     format: [
-      'progress',
+      stdout,
       `html:reports/${impl}/cucumber.html`,
       `junit:reports/${impl}/junit.xml`,
       `message:reports/${impl}/messages.ndjson`,
@@ -30,9 +30,6 @@ module.exports = {
   default: profile('reference', 'qemu'),
   qemu: profile('qemu', 'reference'),
   cli: profile('cli', 'qemu'),
-  ci: {
-    ...profile('reference', 'qemu'),
-    format: ['summary'],
-    parallel: 2,
-  },
+  // CI logs want failures, not a line of dots; two workers fit a 2-core runner.
+  ci: profile('reference', 'qemu', { stdout: 'summary', parallel: 2 }),
 };

@@ -125,6 +125,15 @@ Then('creation fails naming {string}', function (this: QbcWorld, word: string) {
   assertRefusalNaming('creation', this.lastError, [word]);
 });
 
+Then('creation fails naming {string} or {string}', function (this: QbcWorld, a: string, b: string) {
+  // for options qemu's messages describe in words ("backing format" for backing_fmt)
+  try {
+    assertRefusalNaming('creation', this.lastError, [a]);
+  } catch {
+    assertRefusalNaming('creation', this.lastError, [b]);
+  }
+});
+
 Then('creation fails naming {string} and {string}', function (this: QbcWorld, a: string, b: string) {
   assertRefusalNaming('creation', this.lastError, [a, b]);
 });

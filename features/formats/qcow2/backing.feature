@@ -80,7 +80,7 @@ Feature: a qcow2 image backed by a base image
   Scenario: qemu 7.2 needs the backing format
     Given a 64 MiB qcow2 image "base"
     When a qcow2 image "top" is created backed by "base" without a backing format
-    Then creation fails naming "backing format"
+    Then creation fails naming "backing_fmt" or "backing format"
     And no image file is left behind
 
   @op:create

@@ -1,0 +1,222 @@
+/**
+ * `qbc img`: the reference block layer behind qemu-img's command line, so that
+ * anything scripted against qemu-img can run against the reference unchanged.
+ * Subcommands: create, info, check, map, measure, convert, compare.
+ */
+import { BlockError } from '../errors.js';
+import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
+import { parseSize } from '../options/qemuopts.js';
+import { createImage } from '../tools/create.js';
+import { imageInfo } from '../tools/info.js';
+import { checkImage } from '../tools/check.js';
+import { mapImage, type MapEntry } from '../tools/map.js';
+import { measure } from '../tools/measure.js';
+import { convertImage } from '../tools/convert.js';
+import { compareImages } from '../tools/compare.js';
+import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
+
+const PROG = 'qbc img';
+
+type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
+
+const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
+  create: {
+    withValue: ['f', 'b', 'F', 'o', 'object'],
+    flags: ['q', 'u', 'h'],
+    async run(p, out) {
+      const format = last(p, 'f') ?? 'raw';
+      const options = joinOpts(p);
+      if (wantsHelp(options)) {
+        out(createOptionsHelp(format));
+        return 0;
+      }
+      const [filename, sizeText] = p.positional;
+      if (!filename) throw new UsageError('Expecting image file name');
+      const size = sizeText === undefined ? undefined : parseSize(sizeText, 'size');
+      const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F') });
+      if (!has(p, 'q')) out(`Formatting '${filename}', fmt=${format} ${describeOptions(opts)}`);
+      return 0;
+    },
+  },
+  info: {
+    withValue: ['f', 'output', 'object'],
+    flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const filename = one(p);
+      const info = await imageInfo(filename, { format: last(p, 'f'), backingChain: has(p, 'backing-chain') });
+      if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
+      else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
+      return 0;
+    },
+  },
+  check: {
+    withValue: ['f', 'output', 'r', 'T', 'object'],
+    flags: ['q', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out, ) {
+      const filename = one(p);
+      const repair = last(p, 'r');
+      if (repair !== undefined && repair !== 'leaks' && repair !== 'all') {
+        throw new BlockError('invalid-option', `Unknown option value for -r (expecting 'leaks' or 'all'): ${repair}`, { option: 'r' });
+      }
+      const logs: string[] = [];
+      let r;
+      try {
+        r = await checkImage(filename, { format: last(p, 'f'), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+      } catch (e) {
+        if (e instanceof BlockError && /does not support checks/.test(e.message)) {
+          process.stderr.write(`${PROG}: This image format does not support checks\n`);
+          return 63;
+        }
+        throw e;
+      }
+      const { exitCode, ...json } = r;
+      if (last(p, 'output') === 'json') out(JSON.stringify(json, null, 4));
+      else if (!has(p, 'q')) {
+        for (const l of logs) out(l);
+        out(humanCheck(json as Record<string, number | string>));
+      }
+      return exitCode;
+    },
+  },
+  map: {
+    withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
+    flags: ['U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const entries = await mapImage(one(p), { format: last(p, 'f') });
+      if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
+      else {
+        out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
+        for (const e of entries) if (e.data && e.offset !== undefined) out(`${hex(e.start).padEnd(16)}${hex(e.length).padEnd(16)}${hex(e.offset).padEnd(16)}${one(p)}`);
+      }
+      return 0;
+    },
+  },
+  measure: {
+    withValue: ['f', 'O', 'o', 'output', 'size', 'l', 'object'],
+    flags: ['U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const size = last(p, 'size');
+      const filename = p.positional[0];
+      const r = await measure({
+        outputFormat: last(p, 'O') ?? 'raw',
+        options: joinOpts(p),
+        size: size === undefined ? undefined : parseSize(size, 'size'),
+        source: filename === undefined ? undefined : { filename, format: last(p, 'f') },
+      });
+      if (last(p, 'output') === 'json') out(JSON.stringify(r, null, 4));
+      else out(`required size: ${r.required}\nfully allocated size: ${r['fully-allocated']}`);
+      return 0;
+    },
+  },
+  convert: {
+    withValue: ['f', 'O', 'o', 'B', 'F', 'S', 't', 'T', 'm', 'l', 'r', 'object'],
+    flags: ['c', 'n', 'p', 'q', 'W', 'U', 'C', 'h', 'image-opts', 'target-image-opts', 'target-is-zero'],
+    async run(p) {
+      if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
+      const [src, dst] = p.positional;
+      await convertImage({
+        source: { filename: src, format: last(p, 'f') },
+        target: { filename: dst, format: last(p, 'O') ?? 'raw' },
+        options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
+        backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
+      });
+      return 0;
+    },
+  },
+  compare: {
+    withValue: ['f', 'F', 'T', 'object'],
+    flags: ['s', 'q', 'p', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      if (p.positional.length !== 2) throw new UsageError('Expecting two image file names');
+      const [a, b] = p.positional;
+      const r = await compareImages({ filename: a, format: last(p, 'f') }, { filename: b, format: last(p, 'F') }, { strict: has(p, 's') });
+      if (!has(p, 'q')) out(r.message);
+      return r.identical ? 0 : 1;
+    },
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const cmd = sub ? commands[sub] : undefined;
+  if (!cmd) {
+    process.stderr.write(`${PROG}: ${sub ? `Command not found: ${sub}` : 'Not enough arguments'}\nusage: ${PROG} <${Object.keys(commands).join('|')}> ...\n`);
+    return 1;
+  }
+  try {
+    return await cmd.run(parseArgs(rest, cmd), out);
+  } catch (e) {
+    if (e instanceof BlockError || e instanceof UsageError) {
+      process.stderr.write(`${PROG}: ${e.message}\n`);
+      // compare exits 2 on errors, like qemu-img
+      return sub === 'compare' ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+function one(p: ParsedArgs): string {
+  if (p.positional.length !== 1) throw new UsageError('Expecting one image file name');
+  return p.positional[0];
+}
+
+/** qemu-img merges several -o into one list. */
+function joinOpts(p: ParsedArgs): string | undefined {
+  const all = p.opts.get('o');
+  return all ? all.join(',') : undefined;
+}
+
+function describeOptions(opts: Record<string, unknown>): string {
+  return Object.entries(opts)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)}`)
+    .join(' ');
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+function mapLine(e: MapEntry): string {
+  const off = e.offset !== undefined ? `, "offset": ${e.offset}` : '';
+  return `{ "start": ${e.start}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${off}}`;
+}
+
+function humanSize(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return u === 0 ? `${n} B` : `${Number(v.toPrecision(3))} ${units[u]}`;
+}
+
+function humanInfo(i: Record<string, unknown>): string {
+  const lines = [
+    `image: ${i.filename}`,
+    `file format: ${i.format}`,
+    `virtual size: ${humanSize(i['virtual-size'] as number)} (${i['virtual-size']} bytes)`,
+    `disk size: ${humanSize((i['actual-size'] as number) ?? 0)}`,
+  ];
+  if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
+  if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
+  if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
+  const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
+  if (fs) {
+    lines.push('Format specific information:');
+    for (const [k, v] of Object.entries(fs.data)) lines.push(`    ${k}: ${v}`);
+  }
+  return lines.join('\n');
+}
+
+function humanCheck(r: Record<string, number | string>): string {
+  const lines: string[] = [];
+  if (r.corruptions) lines.push(`\n${r.corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.`);
+  if (r.leaks) lines.push(`\n${r.leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.`);
+  if (!r.corruptions && !r.leaks) lines.push('No errors were found on the image.');
+  const total = (r['total-clusters'] as number) ?? 0;
+  const pct = (n: number) => (total ? ((100 * n) / total).toFixed(2) : '0.00');
+  lines.push(`${r['allocated-clusters'] ?? 0}/${total} = ${pct((r['allocated-clusters'] as number) ?? 0)}% allocated, ${pct((r['fragmented-clusters'] as number) ?? 0)}% fragmented, ${pct((r['compressed-clusters'] as number) ?? 0)}% compressed clusters`);
+  if (r['image-end-offset']) lines.push(`Image end offset: ${r['image-end-offset']}`);
+  return lines.join('\n');
+}
