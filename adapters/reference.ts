@@ -34,7 +34,13 @@ export function createReferenceAdapter(): Adapter {
     create: (req) => guard(async () => {
       await createImage(req);
     }),
-    info: (image, opts) => guard(async () => (await imageInfo(image.filename, { format: image.format, backingChain: opts?.backingChain })) as ImageInfo),
+    info: (image, opts) => guard(async () => {
+      const r = await imageInfo(image.filename, { format: image.format, backingChain: opts?.backingChain });
+      if (!Array.isArray(r)) return r as ImageInfo;
+      // The contract nests the chain as backing-image, top first.
+      for (let i = r.length - 2; i >= 0; i--) r[i]['backing-image'] = r[i + 1];
+      return r[0] as ImageInfo;
+    }),
     check: (image, opts) => guard(async () => {
       try {
         return await checkImage(image.filename, { format: image.format, repair: opts?.repair });

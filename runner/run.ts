@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { scenarios, problems } = evaluate(readMessages(messagesFile), opts.root);
   if (runError) problems.push({ message: runError });
-  if (scenarios.length === 0 && !runError) {
+  if (scenarios.length === 0 && problems.length === 0) {
     problems.push({ message: 'no scenario ran: check the feature paths and --tags' });
   }
   const { judged, unused } = applyExpectations(scenarios, expectations);

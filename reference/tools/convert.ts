@@ -69,12 +69,14 @@ async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topO
   while (off < size) {
     const st = await src.blockStatus(off, Math.min(size - off, CHUNK * 16));
     const end = Math.min(size, off + st.length);
-    if (o.topOnly && !st.present) {
-      off = end; // the target's backing file provides it
+    // With -B, what the source takes from its own backing file is left to the
+    // target's backing file; what reads as zero in the source itself is written as zero.
+    if (o.topOnly && st.depth > 0) {
+      off = end;
       continue;
     }
     if (st.zero && !st.data) {
-      if (!o.zeroInit) await dst.writeZeroes(off, end - off, { unmap: !o.topOnly });
+      if (!o.zeroInit) await dst.writeZeroes(off, end - off, { unmap: true });
       off = end;
       continue;
     }
@@ -100,8 +102,8 @@ async function copyCompressed(src: BlockNode, dst: Qcow2Image, o: { zeroInit: bo
   for (let off = 0; off < size; off += cs) {
     const n = Math.min(cs, size - off);
     const st = await src.blockStatus(off, n);
-    if (st.length >= n && ((st.zero && !st.data) || (o.topOnly && !st.present))) {
-      if (st.zero && !o.zeroInit) await dst.writeZeroes(off, n, { unmap: true });
+    if (st.length >= n && ((st.zero && !st.data) || (o.topOnly && st.depth > 0))) {
+      if (st.zero && st.depth === 0 && !o.zeroInit) await dst.writeZeroes(off, n, { unmap: true });
       continue;
     }
     const buf = await src.read(off, n);

@@ -28,7 +28,9 @@ export async function measure(req: { outputFormat: string; options?: string; siz
     let required = 0;
     if (src) required = opts.backing_file ? virtualSize : await dataBytes(src, cs);
     const full = preallocSize(virtualSize, cs, order, extL2);
-    const out: MeasureJson = { required: full - virtualSize + required, 'fully-allocated': full };
+    // Preallocated data takes its room at once.
+    const prealloc = opts.preallocation === 'falloc' || opts.preallocation === 'full';
+    const out: MeasureJson = { required: prealloc ? full : full - virtualSize + required, 'fully-allocated': full };
     const v3 = opts.compat !== '0.10' && opts.compat !== 'v2';
     if (src && v3 && src instanceof Qcow2Image && src.header.version >= 3) return { bitmaps: 0, ...out };
     return out;
@@ -44,11 +46,8 @@ async function dataBytes(src: BlockNode, cs: number): Promise<number> {
   for (let off = 0; off < size;) {
     const s = await src.blockStatus(off, size - off);
     let pnum = s.length;
-    if (!s.zero && s.data && s.present) {
-      pnum = Math.ceil((off + pnum) / cs) * cs - off;
-      required += (off % cs) + pnum;
-    } else if (!s.zero && s.data && !s.present) {
-      // data from a backing layer counts as data of the source
+    // Data anywhere in the chain counts, rounded out to whole clusters.
+    if (!s.zero && s.data) {
       pnum = Math.ceil((off + pnum) / cs) * cs - off;
       required += (off % cs) + pnum;
     }

@@ -8,7 +8,7 @@
  * rewrites the stored counts; with "all" it also fixes corruptions.
  */
 import type { CheckResult } from '../../../adapters/adapter.js';
-import { INCOMPAT_DIRTY } from './layout.js';
+import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
 import type { Qcow2Image } from './image.js';
 
 export interface CheckOptions {
@@ -61,10 +61,7 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
       corruptionsFixed++;
     }
   }
-  if (opts.repair) {
-    await rc.flush();
-    if (img.dirty) await img.setIncompatBit(INCOMPAT_DIRTY, false);
-  }
+  if (opts.repair) await rc.flush();
 
   // After a repair, report what is left, as qemu-img does.
   let result = { leaks, corruptions };
@@ -81,6 +78,11 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
       else if (have < want) c++;
     }
     result = { leaks: l, corruptions: c };
+  }
+  // A repair that leaves no corruption marks the image clean and consistent again.
+  if (opts.repair && tallyNow.checkErrors === 0 && result.corruptions === 0) {
+    if (img.dirty) await img.setIncompatBit(INCOMPAT_DIRTY, false);
+    if (img.corrupt) await img.setIncompatBit(INCOMPAT_CORRUPT, false);
   }
   let highest = -1;
   for (const [k, v] of tallyNow.expected) if (v > 0 && k > highest) highest = k;

@@ -114,7 +114,7 @@ async function preallocateMetadata(img: Qcow2Image, file: ProtocolNode): Promise
     const cl = g / cs;
     const perL2 = img.l2.entries;
     const n = Math.min(Math.ceil(size / cs) - cl, perL2 - (cl % perL2));
-    const { host } = await img.linkClusters(cl, n, null);
+    const { host } = await img.linkClusters(cl, n, null, false);
     lastEnd = host + n * cs;
     g += n * cs;
   }
@@ -138,7 +138,7 @@ async function preallocateData(img: Qcow2Image, file: ProtocolNode, mode: 'fallo
   let host = start;
   while (cl < dataClusters) {
     const n = Math.min(dataClusters - cl, img.l2.entries - (cl % img.l2.entries));
-    await img.linkClusters(cl, n, host);
+    await img.linkClusters(cl, n, host, true);
     cl += n;
     host += n * cs;
   }

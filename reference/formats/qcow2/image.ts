@@ -93,9 +93,11 @@ export class Qcow2Image implements BlockNode {
         throw malformed('header_length', `${h.headerLength} is invalid (must be a multiple of 8 between 104 and the cluster size)`, 100);
       }
       if (h.refcountOrder > 6) throw malformed('refcount_order', `${h.refcountOrder} is invalid (allowed 0..6)`, 96);
-      const unknown = h.incompatibleFeatures & ~INCOMPAT_KNOWN;
-      if (unknown) {
-        throw new BlockError('unsupported', `Unsupported qcow2 feature(s): incompatible_features bits 0x${unknown.toString(16)}`, { field: 'incompatible_features' });
+      const unknown = (h.incompatibleFeatures & ~INCOMPAT_KNOWN) >>> 0;
+      const unknownHigh = h.featuresHigh?.incompatible ?? 0;
+      if (unknown || unknownHigh) {
+        const bits = (BigInt(unknownHigh) << 32n) | BigInt(unknown);
+        throw new BlockError('unsupported', `Unsupported qcow2 feature(s): incompatible_features bits 0x${bits.toString(16)} are unknown`, { field: 'incompatible_features' });
       }
       if (h.compressionType > 1) throw malformed('compression_type', `unknown compression type ${h.compressionType}`, 104);
       if (h.compressionType !== 0 && !(h.incompatibleFeatures & INCOMPAT_COMPRESSION)) {
@@ -241,10 +243,11 @@ export class Qcow2Image implements BlockNode {
    * without writing data: at `host` if given (already counted), else freshly
    * allocated. Used by preallocation.
    */
-  async linkClusters(cl: number, n: number, host: number | null): Promise<{ host: number }> {
+  async linkClusters(cl: number, n: number, host: number | null, subclustersAllocated: boolean): Promise<{ host: number }> {
     const { table, offset, index } = await this.l2ForWrite(cl);
     const h = host ?? (await this.refcounts.alloc(n));
-    const all = { alloc: 0xffffffff, zero: 0 };
+    // preallocation=metadata leaves every subcluster unallocated (reads fall through to the backing file)
+    const all = { alloc: subclustersAllocated ? 0xffffffff : 0, zero: 0 };
     for (let k = 0; k < n; k++) this.l2.encode(table, index + k, h + k * this.clusterSize, true, false, this.l2.extended ? all : undefined);
     await this.writeL2Entries(offset, table, index, n);
     await this.refcounts.flush();
@@ -342,11 +345,11 @@ export class Qcow2Image implements BlockNode {
 
   async setIncompatBit(bit: number, on: boolean): Promise<void> {
     if (this.header.version < 3) return;
-    const v = on ? this.header.incompatibleFeatures | bit : this.header.incompatibleFeatures & ~bit;
+    const v = (on ? this.header.incompatibleFeatures | bit : this.header.incompatibleFeatures & ~bit) >>> 0;
     this.header.incompatibleFeatures = v;
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(v));
-    await this.file.write(72, b);
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v >>> 0);
+    await this.file.write(76, b); // low word of incompatible_features
   }
 
   async write(offset: number, data: Buffer): Promise<void> {

@@ -8,7 +8,8 @@ import { BlockError, malformed } from '../../errors.js';
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 
 type FieldType = 'u32' | 'u64' | 'u8';
-interface Field { name: keyof Qcow2Header; offset: number; type: FieldType; since: 2 | 3 }
+type NumericField = Exclude<keyof Qcow2Header, 'featuresHigh'>;
+interface Field { name: NumericField; offset: number; type: FieldType; since: 2 | 3 }
 
 /** The header, field by field, in file order. Version 3 adds everything from 72 on. */
 export const HEADER_FIELDS: readonly Field[] = [
@@ -57,6 +58,8 @@ export interface Qcow2Header {
   refcountOrder: number;
   headerLength: number;
   compressionType: number;
+  /** bits 32..63 of the three feature bitmaps (none defined; an unknown incompatible one refuses the image) */
+  featuresHigh?: { incompatible: number; compatible: number; autoclear: number };
 }
 
 export const INCOMPAT_DIRTY = 1 << 0;
@@ -101,8 +104,12 @@ export const REFT_OFFSET_MASK = 0xfffffffffffffe00n;
 export const MAX_L1_BYTES = 32 * 1024 * 1024;
 export const MAX_REFTABLE_BYTES = 8 * 1024 * 1024;
 
+/** Feature bitmaps: QEMU knows bits in the low word only; the high word is kept apart. */
+const FEATURE_FIELDS = new Set(['incompatibleFeatures', 'compatibleFeatures', 'autoclearFeatures']);
+
 function readField(buf: Buffer, f: Field): number {
   if (f.type === 'u32') return buf.readUInt32BE(f.offset);
+  if (FEATURE_FIELDS.has(f.name)) return buf.readUInt32BE(f.offset + 4);
   if (f.type === 'u8') return buf.readUInt8(f.offset);
   const v = buf.readBigUInt64BE(f.offset);
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -125,6 +132,9 @@ export function parseHeader(buf: Buffer): Qcow2Header {
     if (f.offset + (f.type === 'u64' ? 8 : f.type === 'u32' ? 4 : 1) > buf.length) continue;
     h[f.name] = readField(buf, f);
   }
+  if (version >= 3 && buf.length >= 96) {
+    h.featuresHigh = { incompatible: buf.readUInt32BE(72), compatible: buf.readUInt32BE(80), autoclear: buf.readUInt32BE(88) };
+  }
   if (version < 3) {
     h.incompatibleFeatures = 0;
     h.compatibleFeatures = 0;
@@ -141,8 +151,12 @@ export function parseHeader(buf: Buffer): Qcow2Header {
 export function serializeHeader(h: Qcow2Header, into: Buffer): void {
   for (const f of HEADER_FIELDS) {
     if (f.since === 3 && h.version < 3) continue;
-    const v = h[f.name];
-    if (f.type === 'u32') into.writeUInt32BE(v, f.offset);
+    const v = h[f.name] as number;
+    if (FEATURE_FIELDS.has(f.name)) {
+      const hi = h.featuresHigh?.[f.name.replace('Features', '') as 'incompatible' | 'compatible' | 'autoclear'] ?? 0;
+      into.writeUInt32BE(hi >>> 0, f.offset);
+      into.writeUInt32BE(v >>> 0, f.offset + 4);
+    } else if (f.type === 'u32') into.writeUInt32BE(v, f.offset);
     else if (f.type === 'u8') into.writeUInt8(v, f.offset);
     else into.writeBigUInt64BE(BigInt(v), f.offset);
   }
