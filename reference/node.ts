@@ -37,6 +37,8 @@ export interface BlockNode {
   /** Virtual (guest) size in bytes. */
   size(): number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** Optional fast path: read straight into a caller's buffer (no intermediate copy). */
+  readInto?(target: Buffer, at: number, offset: number, length: number): Promise<void>;
   write(offset: number, data: Buffer): Promise<void>;
   /** Make the range read as zeroes; `unmap` allows freeing the space. */
   writeZeroes(offset: number, length: number, opts?: { unmap?: boolean }): Promise<void>;

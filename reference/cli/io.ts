@@ -3,11 +3,14 @@
  * run in order on one open of the image: read [-P pattern] OFF LEN,
  * write [-P pattern | -z [-u]] OFF LEN, discard OFF LEN. Like qemu-io, a failed
  * command is reported on its own line and the next command still runs.
+ * Without -c, commands are read from standard input, one per line.
  */
+import * as readline from 'node:readline';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { parseSize } from '../options/qemuopts.js';
 import { runIo, type IoCommand } from '../tools/io.js';
+import type { BlockNode } from '../node.js';
 import { has, last, parseArgs, UsageError } from './args.js';
 
 const PROG = 'qbc io';
@@ -33,26 +36,10 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    for (const text of parsed.opts.get('c') ?? []) {
-      const started = process.hrtime.bigint();
-      let cmd: IoCommand;
-      try {
-        cmd = parseCommand(text);
-      } catch (e) {
-        process.stdout.write(`${(e as Error).message}\n`);
-        continue;
-      }
-      try {
-        await runIo(node, cmd);
-        const secs = Number(process.hrtime.bigint() - started) / 1e9;
-        const verb = cmd.op === 'read' ? 'read' : cmd.op === 'discard' ? 'discard' : 'wrote';
-        process.stdout.write(`${verb} ${cmd.length}/${cmd.length} bytes at offset ${cmd.offset}\n${cmd.length} bytes, 1 ops; ${secs.toFixed(4)} sec\n`);
-      } catch (e) {
-        if (!(e instanceof BlockError)) throw e;
-        const what = cmd.op === 'zero' ? 'write' : cmd.op;
-        if (/Pattern verification failed/.test(e.message)) process.stdout.write(`${e.message}\n`);
-        else process.stdout.write(`${what} failed: ${e.message}\n`);
-      }
+    const given = parsed.opts.get('c');
+    if (given) for (const text of given) await execute(node, text);
+    else for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+      if (line.trim()) await execute(node, line);
     }
   } finally {
     await node.close();
@@ -60,18 +47,43 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function parseCommand(text: string): IoCommand {
+async function execute(node: BlockNode, text: string): Promise<void> {
+  const started = process.hrtime.bigint();
+  let cmd: IoCommand & { quiet?: boolean };
+  try {
+    cmd = parseCommand(text);
+  } catch (e) {
+    process.stdout.write(`${(e as Error).message}\n`);
+    return;
+  }
+  try {
+    await runIo(node, cmd);
+    if (cmd.quiet) return;
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    const verb = cmd.op === 'read' ? 'read' : cmd.op === 'discard' ? 'discard' : 'wrote';
+    process.stdout.write(`${verb} ${cmd.length}/${cmd.length} bytes at offset ${cmd.offset}\n${cmd.length} bytes, 1 ops; ${secs.toFixed(4)} sec\n`);
+  } catch (e) {
+    if (!(e instanceof BlockError)) throw e;
+    const what = cmd.op === 'zero' ? 'write' : cmd.op;
+    if (/Pattern verification failed/.test(e.message)) process.stdout.write(`${e.message}\n`);
+    else process.stdout.write(`${what} failed: ${e.message}\n`);
+  }
+}
+
+function parseCommand(text: string): IoCommand & { quiet?: boolean } {
   const words = text.trim().split(/\s+/);
   const name = words.shift();
   let pattern: number | undefined;
   let zero = false;
   let unmap = false;
+  let quiet = false;
   const rest: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     if (w === '-P') pattern = Number(words[++i]);
     else if (w === '-z') zero = true;
     else if (w === '-u') unmap = true;
+    else if (w === '-q') quiet = true;
     else if (w.startsWith('-')) throw new UsageError(`${name}: unsupported flag ${w}`);
     else rest.push(w);
   }
@@ -82,9 +94,10 @@ function parseCommand(text: string): IoCommand {
     throw new UsageError(`${name}: pattern ${words[words.indexOf('-P') + 1]} is not a byte`);
   }
   switch (name) {
-    case 'read': return { op: 'read', offset, length, pattern: pattern ?? 0 };
-    case 'write': return zero ? { op: 'zero', offset, length, unmap } : { op: 'write', offset, length, pattern: pattern ?? 0xcd };
-    case 'discard': return { op: 'discard', offset, length };
+    // read without -P only reads; with it, every byte is verified
+    case 'read': return { op: 'read', offset, length, pattern: pattern ?? -1, quiet };
+    case 'write': return zero ? { op: 'zero', offset, length, unmap, quiet } : { op: 'write', offset, length, pattern: pattern ?? 0xcd, quiet };
+    case 'discard': return { op: 'discard', offset, length, quiet };
     default: throw new UsageError(`command "${name}" not found`);
   }
 }

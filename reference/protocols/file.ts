@@ -11,6 +11,8 @@ import { BlockError } from '../errors.js';
 import type { BlockStatus, ProtocolNode } from '../node.js';
 import { FALLOC_ALLOCATE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, hostfile } from './hostfile.js';
 
+const ASYNC_THRESHOLD = 256 * 1024;
+
 export interface FileOpenOptions {
   readOnly?: boolean;
   /** create the file if it does not exist (truncating nothing) */
@@ -53,22 +55,53 @@ export class FileNode implements ProtocolNode {
 
   /** Reads past the end of the file return zeroes, as QEMU's file driver does. */
   async read(offset: number, length: number): Promise<Buffer> {
-    return this.readSync(offset, length);
-  }
-
-  readSync(offset: number, length: number): Buffer {
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, offset + done);
-      if (n === 0) break; // EOF: the rest stays zero
-      done += n;
-    }
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(buf, 0, offset, length);
     return buf;
   }
 
+  readSync(offset: number, length: number): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    this.readIntoSync(buf, 0, offset, length);
+    return buf;
+  }
+
+  /**
+   * Large transfers go through libuv's thread pool so that a reader and a
+   * writer (convert) overlap; small ones stay synchronous, where a thread-pool
+   * round trip would cost more than the I/O.
+   */
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+    if (length < ASYNC_THRESHOLD) return this.readIntoSync(target, at, offset, length);
+    let done = 0;
+    while (done < length) {
+      const n = await new Promise<number>((resolve, reject) =>
+        fs.read(this.fd, target, at + done, length - done, offset + done, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < length) target.fill(0, at + done, at + length);
+  }
+
+  readIntoSync(target: Buffer, at: number, offset: number, length: number): void {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, target, at + done, length - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < length) target.fill(0, at + done, at + length); // past EOF reads as zeroes
+  }
+
   async write(offset: number, data: Buffer): Promise<void> {
-    this.writeSync(offset, data);
+    if (data.length < ASYNC_THRESHOLD) return this.writeSync(offset, data);
+    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    let done = 0;
+    while (done < data.length) {
+      done += await new Promise<number>((resolve, reject) =>
+        fs.write(this.fd, data, done, data.length - done, offset + done, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+    }
+    if (offset + data.length > this.length) this.length = offset + data.length;
   }
 
   writeSync(offset: number, data: Buffer): void {

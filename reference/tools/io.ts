@@ -8,6 +8,7 @@ export type IoCommand =
   | { op: 'write'; offset: number; length: number; pattern: number }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
+  /** pattern -1: read without verifying (qemu-io read without -P) */
   | { op: 'read'; offset: number; length: number; pattern: number };
 
 export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
@@ -17,6 +18,7 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
     case 'discard': return node.discard(c.offset, c.length);
     case 'read': {
       const got = await node.read(c.offset, c.length);
+      if (c.pattern < 0) return; // a plain read: nothing to verify
       const bad = got.findIndex((b) => b !== c.pattern);
       if (bad >= 0) {
         throw new BlockError('io', `Pattern verification failed at offset ${c.offset + bad}, ${c.length - bad} bytes`, { offset: c.offset + bad });

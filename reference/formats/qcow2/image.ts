@@ -276,8 +276,8 @@ export class Qcow2Image implements BlockNode {
           n += more;
           nextHost += this.clusterSize;
         }
-        const buf = await this.data.read(e.host + inCl, n);
-        buf.copy(out, pos);
+        if (this.data.readInto) await this.data.readInto(out, pos, e.host + inCl, n);
+        else (await this.data.read(e.host + inCl, n)).copy(out, pos);
         pos += n;
         continue;
       }
@@ -440,9 +440,17 @@ export class Qcow2Image implements BlockNode {
     } else {
       // Build the whole run: copy-on-write head and tail around the new data.
       const runG = firstCl * cs;
-      const buf = Buffer.alloc(n * cs);
       const head = g - runG;
       const tailStart = head + slice.length;
+      if (head === 0 && tailStart === n * cs) {
+        // whole clusters: the guest's buffer goes out as it is
+        await this.data.write(host, slice);
+        for (let k = 0; k < n; k++) this.l2.encode(table, idx + k, host + k * cs, true, false);
+        await this.writeL2Entries(l2Off, table, idx, n);
+        await this.releaseOld(old);
+        return;
+      }
+      const buf = Buffer.alloc(n * cs);
       if (head > 0) (await this.readOld(old[0], firstCl, runG, head)).copy(buf, 0);
       if (tailStart < n * cs) {
         const lastG = runG + tailStart;
