@@ -24,6 +24,7 @@ export interface ConvertImageRequest {
 
 const CHUNK = 2 * 1024 * 1024;
 const MIN_SPARSE = 4096;
+const READ_AHEAD = 4;
 
 export async function convertImage(req: ConvertImageRequest): Promise<void> {
   const src = await openImage(req.source.filename, { format: req.source.format, readOnly: true });
@@ -60,42 +61,59 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
   }
 }
 
-async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topOnly: boolean; compress: boolean }): Promise<void> {
-  if (o.compress) return copyCompressed(src, dst as Qcow2Image, o);
+type Work = { kind: 'zero'; off: number; len: number } | { kind: 'data'; off: number; len: number };
+
+/** The source, extent by extent, as zero runs to skip or write and data chunks to copy. */
+async function* plan(src: BlockNode, unit: number, topOnly: boolean): AsyncGenerator<Work> {
   const size = src.size();
-  const cs = dst instanceof Qcow2Image ? dst.clusterSize : 0;
-  const unit = Math.max(MIN_SPARSE, cs);
   let off = 0;
-  let pending: Promise<void> = Promise.resolve();
   while (off < size) {
     const st = await src.blockStatus(off, Math.min(size - off, CHUNK * 16));
     const end = Math.min(size, off + st.length);
     // With -B, what the source takes from its own backing file is left to the
     // target's backing file; what reads as zero in the source itself is written as zero.
-    if (o.topOnly && st.depth > 0) {
+    if (topOnly && st.depth > 0) {
       off = end;
       continue;
     }
     if (st.zero && !st.data) {
-      if (!o.zeroInit) {
-        await pending;
-        await dst.writeZeroes(off, end - off, { unmap: true });
-      }
+      yield { kind: 'zero', off, len: end - off };
       off = end;
       continue;
     }
     for (let pos = off; pos < end;) {
       // Chunks end on unit boundaries so the skipped runs line up with target clusters.
       const chunkEnd = Math.min(end, Math.floor((pos + CHUNK) / unit) * unit || pos + CHUNK);
-      // Two-stage pipeline: read the next chunk while the previous one is written.
-      const buf = await src.read(pos, chunkEnd - pos);
-      await pending;
-      pending = writeSparse(dst, pos, buf, unit, o);
+      yield { kind: 'data', off: pos, len: chunkEnd - pos };
       pos = chunkEnd;
     }
     off = end;
   }
-  await pending;
+}
+
+/**
+ * Reads run ahead of the writer, a few chunks deep, so source and target I/O
+ * overlap (qemu-img keeps several requests in flight too). Writes stay in
+ * guest order: a qcow2 target then allocates exactly as qemu-img's does.
+ */
+async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topOnly: boolean; compress: boolean }): Promise<void> {
+  if (o.compress) return copyCompressed(src, dst as Qcow2Image, o);
+  const cs = dst instanceof Qcow2Image ? dst.clusterSize : 0;
+  const unit = Math.max(MIN_SPARSE, cs);
+  const inflight: Array<{ w: Work; data: Promise<Buffer> | null }> = [];
+  const drain = async () => {
+    const { w, data } = inflight.shift()!;
+    if (w.kind === 'zero') {
+      if (!o.zeroInit) await dst.writeZeroes(w.off, w.len, { unmap: true });
+    } else {
+      await writeSparse(dst, w.off, await data!, unit, o);
+    }
+  };
+  for await (const w of plan(src, unit, o.topOnly)) {
+    inflight.push({ w, data: w.kind === 'data' ? src.read(w.off, w.len) : null });
+    if (inflight.length >= READ_AHEAD) await drain();
+  }
+  while (inflight.length) await drain();
 }
 
 /**

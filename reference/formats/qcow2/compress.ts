@@ -5,22 +5,28 @@
  */
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecode } from 'fzstd';
-import zstdWasm from '@bokuweb/zstd-wasm';
 import { BlockError } from '../../errors.js';
 import { zstdFrameLength } from './zstd-frame.js';
 
 export const COMPRESSION_ZLIB = 0;
 export const COMPRESSION_ZSTD = 1;
 
-let zstdReady: Promise<void> | null = null;
+/** libzstd (wasm) is loaded on first use: most images never need it. */
+let zstdEncoder: Promise<{ compress(data: Uint8Array, level: number): Uint8Array }> | null = null;
+function encoder() {
+  zstdEncoder ??= import('@bokuweb/zstd-wasm').then(async (m) => {
+    const z = (m as unknown as { default?: typeof m }).default ?? m;
+    await z.init();
+    return z;
+  });
+  return zstdEncoder;
+}
 
 /** Compressed form of one cluster, or null when it would not be smaller (QEMU then writes it plainly). */
 export async function compressCluster(type: number, data: Buffer): Promise<Buffer | null> {
   let out: Buffer;
   if (type === COMPRESSION_ZSTD) {
-    zstdReady ??= zstdWasm.init();
-    await zstdReady;
-    out = Buffer.from(zstdWasm.compress(data, 3));
+    out = Buffer.from((await encoder()).compress(data, 3));
   } else {
     out = zlib.deflateRawSync(data, { level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 12, memLevel: 9 });
   }
