@@ -68,6 +68,11 @@ part install-deps step 900 -- bash scripts/install-deps.sh
 if [[ ! -d node_modules ]]; then
   part npm-ci step 600 -- npm ci --no-audit --no-fund
 fi
+# The native helper (build/Release/hostfile.node) is built by npm's install step;
+# build it here too when node_modules came from elsewhere.
+if [[ ! -f build/Release/hostfile.node ]]; then
+  part native-addon step 300 -- npm run --silent install
+fi
 part build step 300 -- npm run --silent build
 part gen-types-check step 120 -- node scripts/gen-types.mjs --check
 part unit-tests tap 300 -- node --test dist/test/
@@ -84,6 +89,9 @@ part run-cli summary 600 -- "${QBC[@]}" run --profile ci --impl cli --oracle qem
 
 part corpus-reference summary 300 -- "${QBC[@]}" corpus verify --impl reference
 part corpus-qemu summary 300 -- "${QBC[@]}" corpus verify --impl qemu
+
+# Coverage of the format drivers from the reference run: at least 90% of lines.
+part coverage-formats step 30 -- node scripts/coverage-gate.mjs reports/coverage/coverage-summary.json reference/formats 90
 
 part trace step 120 -- "${QBC[@]}" trace --formats raw,qcow2
 matrix_inputs=()

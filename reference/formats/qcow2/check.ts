@@ -151,6 +151,8 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
       t.allocated++;
       if (nextContiguous && e.host !== nextContiguous) t.fragmented++;
       nextContiguous = e.host + cs;
+      // Clusters of an external data file are not refcounted.
+      if (img.hasDataFile) continue;
       ref(e.host, cs);
       const refs = await img.refcounts.get(e.host / cs);
       if (e.copied !== (refs === 1)) {

@@ -5,8 +5,9 @@
  * clusters counted, the full header with extensions, the L1 table sized for
  * the disk, preallocation, and finally the backing file name.
  */
-import { BlockError } from '../../errors.js';
+import * as path from 'node:path';
 import type { ProtocolNode } from '../../node.js';
+import { FileNode } from '../../protocols/file.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2,
   QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, serializeHeader, type Qcow2Header,
@@ -35,8 +36,20 @@ export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Pro
   const cs = p.cluster_size ?? 65536;
   const clusterBits = Math.log2(cs);
   const refcountOrder = Math.log2(p.refcount_bits ?? 16);
+  // An external data file: created beside the image (relative names are taken
+  // relative to the image's directory, where the image will look for it).
+  // data_file_raw keeps it a valid raw image, so every cluster is mapped at once.
+  let prealloc = p.preallocation ?? 'off';
+  if (p.data_file_raw && prealloc === 'off') prealloc = 'metadata';
   if (p.data_file) {
-    throw new BlockError('unsupported', 'data_file: external data files are not supported by the reference yet', { option: 'data_file' });
+    const target = path.isAbsolute(p.data_file) ? p.data_file : path.join(path.dirname(file.filename), p.data_file);
+    const data = FileNode.open(target, { create: true });
+    try {
+      await data.truncate(0);
+      await data.truncate(p.size, prealloc === 'falloc' || prealloc === 'full' ? prealloc : 'off');
+    } finally {
+      await data.close();
+    }
   }
   const h: Qcow2Header = {
     magic: QCOW2_MAGIC, version, backingFileOffset: 0, backingFileSize: 0, clusterBits, size: 0, cryptMethod: 0,
@@ -59,7 +72,7 @@ export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Pro
     const cluster0 = Buffer.alloc(cs);
     const { tail, backingFileOffset, backingFileSize } = buildHeaderTail({
       version, clusterSize: cs, headerLength: h.headerLength, backingFile: backing,
-      backingFormat: backing ? p.backing_fmt : undefined,
+      backingFormat: backing ? p.backing_fmt : undefined, dataFile: p.data_file,
     });
     h.backingFileOffset = backingFileOffset;
     h.backingFileSize = backingFileSize;
@@ -87,11 +100,11 @@ export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Pro
   await writeHeader();
   await rc.flush();
 
-  const prealloc = p.preallocation ?? 'off';
   if (prealloc !== 'off' && p.size > 0) {
     const img = await Qcow2Image.open(file, { readOnly: false });
     img.refcounts.freeClusterIndex = rc.freeClusterIndex;
-    if (prealloc === 'metadata') await preallocateMetadata(img, file);
+    // With a data file, QEMU only maps the clusters (the data file was sized above).
+    if (prealloc === 'metadata' || p.data_file) await preallocateMetadata(img, p.data_file ? null : file);
     else await preallocateData(img, file, prealloc);
     await img.refcounts.flush();
   }
@@ -105,7 +118,7 @@ function tableFrom(buf: Buffer): number[] {
 }
 
 /** preallocation=metadata: every L2 table and data cluster allocated, no data written (preallocate_co). */
-async function preallocateMetadata(img: Qcow2Image, file: ProtocolNode): Promise<void> {
+async function preallocateMetadata(img: Qcow2Image, file: ProtocolNode | null): Promise<void> {
   const cs = img.clusterSize;
   const size = img.size();
   let g = 0;
@@ -114,12 +127,13 @@ async function preallocateMetadata(img: Qcow2Image, file: ProtocolNode): Promise
     const cl = g / cs;
     const perL2 = img.l2.entries;
     const n = Math.min(Math.ceil(size / cs) - cl, perL2 - (cl % perL2));
-    const { host } = await img.linkClusters(cl, n, null, false);
+    // subclusters stay unallocated, except over a raw data file, which is the disk
+    const { host } = await img.linkClusters(cl, n, null, img.hasDataFile);
     lastEnd = host + n * cs;
     g += n * cs;
   }
   // The file must reach the last allocated byte, or reads past EOF would fail.
-  if (lastEnd > file.size()) await file.truncate(lastEnd);
+  if (file && lastEnd > file.size()) await file.truncate(lastEnd);
 }
 
 /** preallocation=falloc|full: new refcount structures covering the data area, then data and L2 entries. */

@@ -5,7 +5,9 @@
  * that the same guest writes produce the same file.
  */
 import { BlockError, malformed } from '../../errors.js';
+import * as path from 'node:path';
 import { checkRange, type BlockNode, type BlockStatus } from '../../node.js';
+import { FileNode } from '../../protocols/file.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
@@ -151,11 +153,28 @@ export class Qcow2Image implements BlockNode {
       if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
     }
     if (h.backingFileOffset) img.backingFile = cluster0.toString('utf8', h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
-    img.metadataPreallocated = await detectMetadataPreallocation(img);
+    if (img.hasDataFile) {
+      img.l2.dataFile = true;
+      await img.openDataFile(opts);
+    }
+    img.metadataPreallocated = !img.hasDataFile && (await detectMetadataPreallocation(img));
     if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !opts.readOnly && !opts.forCheck) {
       throw new BlockError('corrupt', 'qcow2: Image is corrupt; cannot be opened read/write', { field: 'incompatible_features' });
     }
     return img;
+  }
+
+  /** The external data file named in the header, relative to the image's directory. */
+  private async openDataFile(opts: Qcow2OpenOptions): Promise<void> {
+    if (!this.dataFileName) {
+      throw new BlockError('malformed', 'qcow2: the image needs an external data file (incompatible bit 2) but names none', { field: 'data_file' });
+    }
+    const target = path.isAbsolute(this.dataFileName) ? this.dataFileName : path.join(path.dirname(this.filename), this.dataFileName);
+    try {
+      this.data = FileNode.open(target, { readOnly: opts.readOnly });
+    } catch (e) {
+      throw new BlockError('not-found', `Could not open data file '${this.dataFileName}': ${(e as Error).message}`, { field: 'data_file', cause: e });
+    }
   }
 
   get dirty(): boolean {
@@ -245,7 +264,7 @@ export class Qcow2Image implements BlockNode {
    */
   async linkClusters(cl: number, n: number, host: number | null, subclustersAllocated: boolean): Promise<{ host: number }> {
     const { table, offset, index } = await this.l2ForWrite(cl);
-    const h = host ?? (await this.refcounts.alloc(n));
+    const h = host ?? (await this.allocData(cl, n));
     // preallocation=metadata leaves every subcluster unallocated (reads fall through to the backing file)
     const all = { alloc: subclustersAllocated ? 0xffffffff : 0, zero: 0 };
     for (let k = 0; k < n; k++) this.l2.encode(table, index + k, h + k * this.clusterSize, true, false, this.l2.extended ? all : undefined);
@@ -426,8 +445,8 @@ export class Qcow2Image implements BlockNode {
     const cs = this.clusterSize;
     const old: L2Entry[] = [];
     for (let k = 0; k < n; k++) old.push(this.l2.decode(table, idx + k));
-    const host = await this.refcounts.alloc(n);
     const firstCl = Math.floor(g / cs);
+    const host = await this.allocData(firstCl, n);
     if (this.l2.extended) {
       for (let k = 0; k < n; k++) {
         const cg = (firstCl + k) * cs;
@@ -475,7 +494,22 @@ export class Qcow2Image implements BlockNode {
     return out;
   }
 
+  /**
+   * Host clusters for n guest clusters. An external data file maps the guest
+   * disk one to one (QEMU 7.2 does so with or without data_file_raw), and its
+   * clusters are not refcounted; otherwise they come from the refcounts.
+   */
+  private async allocData(firstCl: number, n: number): Promise<number> {
+    if (this.hasDataFile) return firstCl * this.clusterSize;
+    return this.refcounts.alloc(n);
+  }
+
   private async releaseOld(old: L2Entry[]): Promise<void> {
+    if (this.hasDataFile) {
+      // No refcounts to drop; a discard is passed down to the data file.
+      if (this.zeroFreed) for (const e of old) if (e.host && e.kind !== 'compressed') await this.data.discard(e.host, this.clusterSize);
+      return;
+    }
     for (const e of old) {
       if (e.kind === 'compressed') await this.releaseCompressed(e);
       else if ((e.kind === 'normal' || e.kind === 'zero-alloc') && e.host) await this.refcounts.decrement(e.host, 1);
@@ -624,10 +658,12 @@ export class Qcow2Image implements BlockNode {
     const { table, offset: l2Off, index } = await this.l2ForWrite(cl);
     const e = this.l2.decode(table, index);
     const release = e.kind === 'compressed' || (unmap && (e.kind === 'normal' || e.kind === 'zero-alloc'));
-    const keepHost = release || e.kind === 'compressed' ? 0 : e.host;
+    // Without unmap the entry keeps its cluster (and COPIED flag) and gains the zero flag.
+    const keepHost = release ? 0 : e.host;
+    const keepCopied = !release && e.copied;
     if (this.l2.extended) {
       if (!release && e.zeroBits === 0xffffffff && e.allocBits === 0) return;
-      this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, false, { alloc: 0, zero: 0xffffffff });
+      this.l2.encode(table, index, keepHost, keepCopied, false, { alloc: 0, zero: 0xffffffff });
     } else if (this.header.version < 3) {
       if (e.kind === 'unallocated') return;
       this.l2.encode(table, index, 0, false, false);
@@ -637,7 +673,7 @@ export class Qcow2Image implements BlockNode {
       return;
     } else {
       if (!release && (e.kind === 'zero-plain' || e.kind === 'zero-alloc')) return;
-      this.l2.encode(table, index, keepHost, keepHost ? e.copied : false, true);
+      this.l2.encode(table, index, keepHost, keepCopied, true);
     }
     await this.writeL2Entries(l2Off, table, index, 1);
     if (release) {
@@ -696,6 +732,9 @@ export class Qcow2Image implements BlockNode {
       throw new BlockError('invalid-option', 'compressed writes must cover exactly one cluster');
     }
     await this.beforeWrite();
+    if (this.hasDataFile) {
+      throw new BlockError('unsupported', 'qcow2: compression is not possible with an external data file', { option: 'data_file' });
+    }
     const full = data.length === cs ? data : Buffer.concat([data, Buffer.alloc(cs - data.length)]);
     const z = await compressCluster(this.header.compressionType, full);
     if (!z) {

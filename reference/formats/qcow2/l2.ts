@@ -28,6 +28,12 @@ export class L2Codec {
   private readonly csizeShift: number;
   private readonly csizeMask: number;
 
+  /**
+   * With an external data file, offset 0 is a real cluster; QEMU tells it from
+   * "unallocated" by the COPIED flag (data file clusters always count 1).
+   */
+  dataFile = false;
+
   constructor(readonly clusterBits: number, readonly extended: boolean) {
     this.entrySize = extended ? 16 : 8;
     this.entries = 2 ** clusterBits / this.entrySize;
@@ -59,7 +65,7 @@ export class L2Codec {
     const zero = !this.extended && (lo & 1) === 1;
     let kind: ClusterKind;
     if (zero) kind = hostOffset ? 'zero-alloc' : 'zero-plain';
-    else kind = hostOffset ? 'normal' : 'unallocated';
+    else kind = hostOffset || (this.dataFile && copied) ? 'normal' : 'unallocated';
     return { kind, host: hostOffset, copied, compressedSize: 0, allocBits, zeroBits };
   }
 
