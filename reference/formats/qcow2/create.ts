@@ -14,25 +14,18 @@ import {
 } from './layout.js';
 import { Qcow2Image } from './image.js';
 import { Refcounts } from './refcount.js';
+import { BlockError } from '../../errors.js';
+import type { Qcow2CreateOptions } from '../../types/create-qcow2.js';
 
-/** Options as resolved from the create schema (schemas/create/qcow2.json). */
-export interface Qcow2CreateParams {
-  size: number;
-  compat?: string;
-  cluster_size?: number;
-  preallocation?: 'off' | 'metadata' | 'falloc' | 'full';
-  lazy_refcounts?: boolean;
-  refcount_bits?: number;
-  backing_file?: string;
-  backing_fmt?: string;
-  extended_l2?: boolean;
-  compression_type?: 'zlib' | 'zstd';
-  data_file?: string;
-  data_file_raw?: boolean;
-}
+/** Options as resolved and validated against schemas/create/qcow2.json (with the size settled). */
+export type Qcow2CreateParams = Qcow2CreateOptions & { size: number };
 
 export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Promise<void> {
-  const version = p.compat === '0.10' || p.compat === 'v2' ? 2 : 3;
+  if (p['encrypt.format'] || p.encryption) {
+    // Never write an unencrypted image when encryption was asked for.
+    throw new BlockError('unsupported', `${p['encrypt.format'] ? 'encrypt.format' : 'encryption'}: encrypted qcow2 images are not supported by the reference yet`, { option: p['encrypt.format'] ? 'encrypt.format' : 'encryption' });
+  }
+  const version = p.compat === '0.10' ? 2 : 3;
   const cs = p.cluster_size ?? 65536;
   const clusterBits = Math.log2(cs);
   const refcountOrder = Math.log2(p.refcount_bits ?? 16);
