@@ -5,6 +5,12 @@
  * for local files a pread/pwrite is a few microseconds, while each async fs
  * call costs a thread-pool round trip that dominates 4 KiB random I/O. The
  * node still presents the async BlockNode interface, so network protocols fit.
+ *
+ * Large writes are written behind: they go to libuv's thread pool and the call
+ * returns at once, up to MAX_WRITE_BEHIND of them in flight, so a copy keeps
+ * both cores busy as qemu-img's parallel requests do. Every later operation
+ * that touches an in-flight range (and every flush, truncate and close) waits
+ * for it first, and a failed write is reported by the next operation.
  */
 import * as fs from 'node:fs';
 import { BlockError } from '../errors.js';
@@ -12,6 +18,9 @@ import type { BlockStatus, ProtocolNode } from '../node.js';
 import { FALLOC_ALLOCATE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, hostfile } from './hostfile.js';
 
 const ASYNC_THRESHOLD = 256 * 1024;
+const MAX_WRITE_BEHIND = 4;
+
+interface InFlight { offset: number; end: number; done: Promise<void> }
 
 export interface FileOpenOptions {
   readOnly?: boolean;
@@ -25,6 +34,8 @@ export class FileNode implements ProtocolNode {
   readonly readOnly: boolean;
   private fd: number;
   private length: number;
+  private inflight: InFlight[] = [];
+  private failure: unknown = null;
 
   private constructor(filename: string, fd: number, readOnly: boolean) {
     this.filename = filename;
@@ -53,16 +64,21 @@ export class FileNode implements ProtocolNode {
     return this.length;
   }
 
+  /** Wait for in-flight writes overlapping [offset, end) (all of them without a range). */
+  private async settle(offset = 0, end = Infinity): Promise<void> {
+    const waits = this.inflight.filter((w) => w.offset < end && offset < w.end).map((w) => w.done);
+    if (waits.length) await Promise.all(waits);
+    if (this.failure) {
+      const e = this.failure;
+      this.failure = null;
+      throw e instanceof BlockError ? e : new BlockError('io', `${this.filename}: write failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   /** Reads past the end of the file return zeroes, as QEMU's file driver does. */
   async read(offset: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
     await this.readInto(buf, 0, offset, length);
-    return buf;
-  }
-
-  readSync(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    this.readIntoSync(buf, 0, offset, length);
     return buf;
   }
 
@@ -72,6 +88,7 @@ export class FileNode implements ProtocolNode {
    * round trip would cost more than the I/O.
    */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+    if (this.inflight.length) await this.settle(offset, offset + length);
     if (length < ASYNC_THRESHOLD) return this.readIntoSync(target, at, offset, length);
     let done = 0;
     while (done < length) {
@@ -83,7 +100,7 @@ export class FileNode implements ProtocolNode {
     if (done < length) target.fill(0, at + done, at + length);
   }
 
-  readIntoSync(target: Buffer, at: number, offset: number, length: number): void {
+  private readIntoSync(target: Buffer, at: number, offset: number, length: number): void {
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, target, at + done, length - done, offset + done);
@@ -93,19 +110,29 @@ export class FileNode implements ProtocolNode {
     if (done < length) target.fill(0, at + done, at + length); // past EOF reads as zeroes
   }
 
+  /** The caller must not change `data` until a later operation on this node has settled it. */
   async write(offset: number, data: Buffer): Promise<void> {
-    if (data.length < ASYNC_THRESHOLD) return this.writeSync(offset, data);
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    if (this.inflight.length) await this.settle(offset, offset + data.length);
+    if (data.length < ASYNC_THRESHOLD) return this.writeSync(offset, data);
+    while (this.inflight.length >= MAX_WRITE_BEHIND) await this.inflight[0].done;
+    const entry: InFlight = { offset, end: offset + data.length, done: Promise.resolve() };
+    entry.done = this.writeAsync(offset, data)
+      .catch((e: unknown) => { this.failure ??= e; })
+      .finally(() => { this.inflight = this.inflight.filter((w) => w !== entry); });
+    this.inflight.push(entry);
+    if (offset + data.length > this.length) this.length = offset + data.length;
+  }
+
+  private async writeAsync(offset: number, data: Buffer): Promise<void> {
     let done = 0;
     while (done < data.length) {
       done += await new Promise<number>((resolve, reject) =>
         fs.write(this.fd, data, done, data.length - done, offset + done, (err, bytes) => (err ? reject(err) : resolve(bytes))));
     }
-    if (offset + data.length > this.length) this.length = offset + data.length;
   }
 
-  writeSync(offset: number, data: Buffer): void {
-    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+  private writeSync(offset: number, data: Buffer): void {
     let done = 0;
     while (done < data.length) {
       done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
@@ -116,6 +143,7 @@ export class FileNode implements ProtocolNode {
   /** Zeroes cost no space: punch a hole when unmapping is allowed, else zero the range in place. */
   async writeZeroes(offset: number, length: number, opts: { unmap?: boolean } = {}): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    await this.settle(offset, offset + length);
     const end = offset + length;
     if (end > this.length) this.truncateSync(end);
     try {
@@ -132,6 +160,7 @@ export class FileNode implements ProtocolNode {
   /** A discard punches a hole, as QEMU's file driver does; reads then return zeroes. */
   async discard(offset: number, length: number): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    await this.settle(offset, offset + length);
     const len = Math.min(length, this.length - offset);
     if (len <= 0) return;
     try {
@@ -142,15 +171,17 @@ export class FileNode implements ProtocolNode {
   }
 
   async flush(): Promise<void> {
+    await this.settle();
     if (!this.readOnly) fs.fsyncSync(this.fd);
   }
 
   /** Data or hole, from SEEK_DATA/SEEK_HOLE, like QEMU's file driver. */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    if (this.inflight.length) await this.settle(offset, offset + length);
     return this.statusSync(offset, length);
   }
 
-  statusSync(offset: number, length: number): BlockStatus {
+  private statusSync(offset: number, length: number): BlockStatus {
     const end = Math.min(offset + length, this.length);
     if (offset >= end) return { offset, length: 0, data: false, zero: true, present: true, depth: 0, hostOffset: offset };
     const nextData = hostfile.seek(this.fd, offset, 1);
@@ -164,10 +195,11 @@ export class FileNode implements ProtocolNode {
   }
 
   async truncate(size: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): Promise<void> {
+    await this.settle();
     this.truncateSync(size, prealloc);
   }
 
-  truncateSync(size: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): void {
+  private truncateSync(size: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): void {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
     const old = this.length;
     fs.ftruncateSync(this.fd, size);
@@ -183,11 +215,19 @@ export class FileNode implements ProtocolNode {
   }
 
   async allocatedSize(): Promise<number> {
+    await this.settle();
     return fs.fstatSync(this.fd).blocks * 512;
   }
 
   async close(): Promise<void> {
     if (this.fd >= 0) {
+      try {
+        await this.settle();
+      } catch (e) {
+        fs.closeSync(this.fd);
+        this.fd = -1;
+        throw e;
+      }
       fs.closeSync(this.fd);
       this.fd = -1;
     }

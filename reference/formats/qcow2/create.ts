@@ -99,7 +99,7 @@ export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Pro
     // With a data file, QEMU only maps the clusters (the data file was sized above).
     if (prealloc === 'metadata' || p.data_file) await preallocateMetadata(img, p.data_file ? null : file);
     else await preallocateData(img, file, prealloc);
-    await img.refcounts.flush();
+    await img.writeBack();
   }
   if (p.backing_file) await writeHeader(p.backing_file);
 }

@@ -42,7 +42,13 @@ export class Qcow2Image implements BlockNode {
   /** the node guest data lives in: the image file, or the external data file */
   data: BlockNode;
   backing: BlockNode | null = null;
+  /**
+   * L2 tables in memory, and the byte ranges changed since they were last
+   * written. Like QEMU's writeback metadata caches, changes reach the file on
+   * flush, close or eviction, not on every guest write.
+   */
   private l2Cache = new Map<number, Buffer>();
+  private l2Dirty = new Map<number, [number, number]>();
   private markedDirty = false;
   private lastCompressed: { host: number; data: Buffer } | null = null;
   /** `freed` clusters are zeroed only when the guest discards them (QEMU punches holes then) */
@@ -209,10 +215,32 @@ export class Qcow2Image implements BlockNode {
         throw new BlockError('corrupt', `L2 table at 0x${offset.toString(16)} lies beyond the end of the file`, { offset });
       }
       t = await this.file.read(offset, this.clusterSize);
-      if (this.l2Cache.size >= 256) this.l2Cache.delete(this.l2Cache.keys().next().value!);
-      this.l2Cache.set(offset, t);
+      await this.cacheL2(offset, t);
     }
     return t;
+  }
+
+  private async cacheL2(offset: number, table: Buffer): Promise<void> {
+    if (this.l2Cache.size >= 256) {
+      const victim = this.l2Cache.keys().next().value!;
+      await this.writeBackL2(victim);
+      this.l2Cache.delete(victim);
+    }
+    this.l2Cache.set(offset, table);
+  }
+
+  private async writeBackL2(offset: number): Promise<void> {
+    const d = this.l2Dirty.get(offset);
+    if (!d) return;
+    this.l2Dirty.delete(offset);
+    // a copy: the cached table keeps changing while the write may still be in flight
+    await this.file.write(offset + d[0], Buffer.from(this.l2Cache.get(offset)!.subarray(d[0], d[1])));
+  }
+
+  /** Write every changed L2 range and refcount block: the metadata part of a flush. */
+  async writeBack(): Promise<void> {
+    for (const off of [...this.l2Dirty.keys()]) await this.writeBackL2(off);
+    await this.refcounts.flush();
   }
 
   /** Entry for the guest cluster holding `offset`; null table means no L2 table yet. */
@@ -242,9 +270,8 @@ export class Qcow2Image implements BlockNode {
     let off = this.l1[l1i];
     if (!off) {
       off = await this.refcounts.alloc(1);
-      const t = Buffer.alloc(this.clusterSize);
-      await this.file.write(off, t);
-      this.l2Cache.set(off, t);
+      await this.cacheL2(off, Buffer.alloc(this.clusterSize));
+      this.l2Dirty.set(off, [0, this.clusterSize]);
       await this.writeL1Entry(l1i, off);
     } else if ((await this.refcounts.get(off / this.clusterSize)) !== 1) {
       throw new BlockError('unsupported', 'writing to L2 tables shared with snapshots is not supported by the reference yet');
@@ -252,9 +279,11 @@ export class Qcow2Image implements BlockNode {
     return { table: await this.loadL2(off), offset: off, index: guestCluster % this.l2.entries };
   }
 
-  private async writeL2Entries(l2Offset: number, table: Buffer, first: number, count: number): Promise<void> {
+  private async writeL2Entries(l2Offset: number, _table: Buffer, first: number, count: number): Promise<void> {
     const es = this.l2.entrySize;
-    await this.file.write(l2Offset + first * es, table.subarray(first * es, (first + count) * es));
+    const [s, e] = [first * es, (first + count) * es];
+    const d = this.l2Dirty.get(l2Offset);
+    if (d) { d[0] = Math.min(d[0], s); d[1] = Math.max(d[1], e); } else this.l2Dirty.set(l2Offset, [s, e]);
   }
 
   /**
@@ -269,7 +298,6 @@ export class Qcow2Image implements BlockNode {
     const all = { alloc: subclustersAllocated ? 0xffffffff : 0, zero: 0 };
     for (let k = 0; k < n; k++) this.l2.encode(table, index + k, h + k * this.clusterSize, true, false, this.l2.extended ? all : undefined);
     await this.writeL2Entries(offset, table, index, n);
-    await this.refcounts.flush();
     return { host: h };
   }
 
@@ -717,7 +745,6 @@ export class Qcow2Image implements BlockNode {
       this.zeroFreed = false;
     }
     this.refcounts.freed = [];
-    await this.refcounts.flush();
   }
 
   // ---- compressed writes ----------------------------------------------------------
@@ -833,25 +860,18 @@ export class Qcow2Image implements BlockNode {
   }
 
   async flush(): Promise<void> {
-    await this.refcounts.flush();
+    await this.writeBack();
     await this.file.flush();
   }
 
   async close(): Promise<void> {
-    if (!this.readOnly && this.markedDirty) {
-      await this.refcounts.flush();
-      await this.setIncompatBit(INCOMPAT_DIRTY, false);
-    }
+    if (!this.readOnly) await this.writeBack();
+    if (!this.readOnly && this.markedDirty) await this.setIncompatBit(INCOMPAT_DIRTY, false);
     await this.backing?.close();
     if (this.data !== this.file) await this.data.close();
     await this.file.close();
   }
 
-  /** Simulate a crash for tests: drop the node without the clean-close bookkeeping. */
-  async abandon(): Promise<void> {
-    await this.refcounts.flush();
-    await this.file.close();
-  }
 }
 
 async function detectMetadataPreallocation(img: Qcow2Image): Promise<boolean> {

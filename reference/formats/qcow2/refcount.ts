@@ -110,13 +110,13 @@ export class Refcounts {
     return this.getIn(block, clusterIndex % this.blockEntries);
   }
 
-  /** Write every changed byte range of every block. */
+  /** Write every changed byte range of every block (copies: the blocks keep changing). */
   async flush(): Promise<void> {
-    for (const [off, [s, e]] of this.dirty) {
-      const block = this.blocks.get(off)!;
-      await this.file.write(off + s, block.subarray(s, e));
-    }
+    const pending = [...this.dirty];
     this.dirty.clear();
+    for (const [off, [s, e]] of pending) {
+      await this.file.write(off + s, Buffer.from(this.blocks.get(off)!.subarray(s, e)));
+    }
   }
 
   // ---- allocation, after QEMU's block/qcow2-refcount.c --------------------------
@@ -191,7 +191,6 @@ export class Refcounts {
       this.setIn(block!, i, v);
       this.markDirty(blockOffset, i);
     }
-    await this.flush();
   }
 
   /** alloc_refcount_block: the block covering a cluster, allocating it (and growing the table) if needed. */
