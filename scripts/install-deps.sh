@@ -4,15 +4,22 @@
 # Later issues extend DEB_PACKAGES (and COMMAND_OF for machines without dpkg).
 set -euo pipefail
 
-DEB_PACKAGES=(qemu-utils)
+# qemu-utils: the oracle and the QEMU implementation; make, g++, python3: node-gyp builds
+# the reference's small native helper (native/hostfile.c) during npm install.
+DEB_PACKAGES=(qemu-utils make g++ python3)
 
-# A command each package provides: the fallback check where dpkg is absent.
+# A command each package provides: the check used instead of dpkg (also where a
+# toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
 declare -A COMMAND_OF=(
   [qemu-utils]=qemu-img
+  [make]=make
+  [g++]=g++
+  [python3]=python3
 )
 
 installed() {
   local pkg=$1
+  command -v "${COMMAND_OF[$pkg]:-$pkg}" >/dev/null 2>&1 && return 0
   if command -v dpkg-query >/dev/null 2>&1; then
     [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]]
   else
