@@ -89,6 +89,10 @@ export class FileNode implements ProtocolNode {
    */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
     if (this.inflight.length) await this.settle(offset, offset + length);
+    if (offset >= this.length) {
+      target.fill(0, at, at + length); // wholly past EOF (also what a hostile table offset gets)
+      return;
+    }
     if (length < ASYNC_THRESHOLD) return this.readIntoSync(target, at, offset, length);
     let done = 0;
     while (done < length) {
@@ -101,6 +105,10 @@ export class FileNode implements ProtocolNode {
   }
 
   private readIntoSync(target: Buffer, at: number, offset: number, length: number): void {
+    if (offset >= this.length) {
+      target.fill(0, at, at + length);
+      return;
+    }
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, target, at + done, length - done, offset + done);
@@ -113,6 +121,9 @@ export class FileNode implements ProtocolNode {
   /** The caller must not change `data` until a later operation on this node has settled it. */
   async write(offset: number, data: Buffer): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    if (!Number.isSafeInteger(offset + data.length) || offset < 0) {
+      throw new BlockError('out-of-range', `${this.filename}: write at offset ${offset} is outside any file`, { offset });
+    }
     if (this.inflight.length) await this.settle(offset, offset + data.length);
     if (data.length < ASYNC_THRESHOLD) return this.writeSync(offset, data);
     while (this.inflight.length >= MAX_WRITE_BEHIND) await this.inflight[0].done;

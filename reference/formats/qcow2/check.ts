@@ -18,7 +18,8 @@ export interface CheckOptions {
 }
 
 interface Tally {
-  expected: Map<number, number>;
+  /** references found per host cluster of the file (nothing beyond the file is counted: that is an error) */
+  expected: Uint32Array;
   corruptions: number;
   checkErrors: number;
   allocated: number;
@@ -39,12 +40,10 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
   let leaksFixed = 0;
   let corruptionsFixed = 0;
   const rc = img.refcounts;
-  const nclusters = Math.max(fileClusters, ...[...first.expected.keys()].map((k) => k + 1), 0);
-  const stored = new Map<number, number>();
-  for (let i = 0; i < nclusters; i++) stored.set(i, await rc.get(i));
-  for (let i = 0; i < nclusters; i++) {
-    const want = first.expected.get(i) ?? 0;
-    const have = stored.get(i)!;
+  // Bounded by the file: a hostile table pointing far beyond it cannot make this loop long.
+  for (let i = 0; i < fileClusters; i++) {
+    const want = first.expected[i];
+    const have = await rc.get(i);
     if (want === have) continue;
     const leak = have > want;
     const fix = opts.repair === 'all' || (opts.repair === 'leaks' && leak);
@@ -71,8 +70,8 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
     tallyNow = await tally(img, () => undefined);
     let l = 0;
     let c = tallyNow.corruptions;
-    for (let i = 0; i < Math.max(nclusters, Math.ceil(img.file.size() / cs)); i++) {
-      const want = tallyNow.expected.get(i) ?? 0;
+    for (let i = 0; i < tallyNow.expected.length; i++) {
+      const want = tallyNow.expected[i];
       const have = await rc.get(i);
       if (have > want) l++;
       else if (have < want) c++;
@@ -85,7 +84,7 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
     if (img.corrupt) await img.setIncompatBit(INCOMPAT_CORRUPT, false);
   }
   let highest = -1;
-  for (const [k, v] of tallyNow.expected) if (v > 0 && k > highest) highest = k;
+  for (let k = tallyNow.expected.length - 1; k >= 0; k--) if (tallyNow.expected[k] > 0) { highest = k; break; }
   const out: CheckResult = { 'check-errors': tallyNow.checkErrors, exitCode: 0 };
   // Like qemu-img, counters that are zero are left out.
   const put = (k: keyof CheckResult, v: number) => { if (v) (out as unknown as Record<string, number>)[k] = v; };
@@ -105,25 +104,32 @@ export async function checkQcow2(img: Qcow2Image, opts: CheckOptions = {}): Prom
 async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> {
   const cs = img.clusterSize;
   const fileSize = img.file.size();
-  const t: Tally = { expected: new Map(), corruptions: 0, checkErrors: 0, allocated: 0, fragmented: 0, compressed: 0, copiedFixes: [] };
-  const ref = (offset: number, bytes: number) => {
+  const fileClusters = Math.ceil(fileSize / cs);
+  const t: Tally = { expected: new Uint32Array(fileClusters), corruptions: 0, checkErrors: 0, allocated: 0, fragmented: 0, compressed: 0, copiedFixes: [] };
+  /**
+   * Count a reference to the clusters of [offset, offset+bytes). Starting past
+   * the end of the file is a corruption (a cluster may end past it: QEMU does
+   * not always write a cluster's tail, e.g. unallocated subclusters).
+   */
+  const ref = (offset: number, bytes: number, what: string): boolean => {
+    if (offset >= fileSize) {
+      log(`ERROR ${what} at offset=0x${offset.toString(16)} is beyond the end of the image file`);
+      t.corruptions++;
+      return false;
+    }
     const a = Math.floor(offset / cs);
-    const b = Math.floor((offset + bytes - 1) / cs);
-    for (let c = a; c <= b; c++) t.expected.set(c, (t.expected.get(c) ?? 0) + 1);
+    const b = Math.min(fileClusters - 1, Math.floor((offset + bytes - 1) / cs));
+    for (let c = a; c <= b; c++) t.expected[c]++;
+    return true;
   };
-  ref(0, cs); // header
-  if (img.header.l1Size) ref(img.header.l1TableOffset, img.header.l1Size * 8);
+  ref(0, Math.min(cs, fileSize), 'header');
+  if (img.header.l1Size) ref(img.header.l1TableOffset, img.header.l1Size * 8, 'L1 table');
   for (let i = 0; i < img.l1.length; i++) {
     // QEMU measures fragmentation within each L2 table.
     let nextContiguous = 0;
     const l2Off = img.l1[i];
     if (!l2Off) continue;
-    if (l2Off + cs > fileSize) {
-      log(`ERROR l2_offset=${l2Off.toString(16)}: L2 table is outside the image file`);
-      t.corruptions++;
-      continue;
-    }
-    ref(l2Off, cs);
+    if (!ref(l2Off, cs, 'L2 table')) continue;
     const l1Copied = await entryCopiedFlag(img, img.header.l1TableOffset + i * 8);
     const l2Refs = await img.refcounts.get(l2Off / cs);
     if (l1Copied !== (l2Refs === 1)) {
@@ -139,7 +145,7 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
         t.compressed++;
         // Compressed clusters count as fragmented: adjacent ones share sectors.
         t.fragmented++;
-        ref(e.host, Math.max(1, e.compressedSize));
+        ref(e.host, Math.max(1, e.compressedSize), 'compressed cluster');
         continue;
       }
       if (e.kind !== 'normal' && e.kind !== 'zero-alloc') continue;
@@ -153,7 +159,7 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
       nextContiguous = e.host + cs;
       // Clusters of an external data file are not refcounted.
       if (img.hasDataFile) continue;
-      ref(e.host, cs);
+      if (!ref(e.host, cs, 'data cluster')) continue;
       const refs = await img.refcounts.get(e.host / cs);
       if (e.copied !== (refs === 1)) {
         log(`ERROR OFLAG_COPIED data cluster: l2_entry=${e.host.toString(16)} refcount=${refs}`);
@@ -164,16 +170,8 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
   }
   // Refcount metadata counts itself.
   const rc = img.refcounts;
-  ref(rc.tableOffset, rc.table.length * 8);
-  for (const off of rc.table) {
-    if (!off) continue;
-    if (off + cs > fileSize) {
-      log(`ERROR refcount block offset=${off.toString(16)} is outside the image file`);
-      t.corruptions++;
-      continue;
-    }
-    ref(off, cs);
-  }
+  ref(rc.tableOffset, rc.table.length * 8, 'refcount table');
+  for (const off of rc.table) if (off) ref(off, cs, 'refcount block');
   return t;
 }
 
