@@ -1,7 +1,7 @@
 /**
  * Mutation fuzzing of the qcow2 reader: golden images with a few random bytes
  * changed in the header, the tables or anywhere. Whatever the damage, open,
- * read, check and map must either work or fail with a typed BlockError, and
+ * read, check, map and writes must either work or fail with a typed BlockError, and
  * finish quickly (no hang, no unbounded work). Seeded, so failures reproduce.
  */
 import { test } from 'node:test';
@@ -68,6 +68,24 @@ test(`${ITERATIONS} mutated qcow2 images give typed errors or data, never a cras
       });
       await typedOrNothing(`${what}: check`, () => checkImage(p, { format: 'qcow2' }));
       await typedOrNothing(`${what}: map`, () => mapImage(p, { format: 'qcow2' }));
+      await typedOrNothing(`${what}: writes`, async () => {
+        const node = await openImage(p, { format: 'qcow2', readOnly: false });
+        try {
+          const size = node.size();
+          for (let k = 0; k < 4 && size > 0; k++) {
+            const off = rnd(Math.max(1, size - 70000));
+            const len = Math.min(size - off, 1 + rnd(70000));
+            const op = rnd(3);
+            if (op === 0) await node.write(off, Buffer.alloc(len, 0x5a));
+            else if (op === 1) await node.writeZeroes(off, len, { unmap: rnd(2) === 1 });
+            else await node.discard(off, len);
+          }
+        } finally {
+          await node.close();
+        }
+      });
+      // damage must not turn into an unbounded file
+      assert.ok(fs.statSync(p).size < 256 * 1024 * 1024, `${what}: the file grew to ${fs.statSync(p).size} bytes`);
       fs.rmSync(p);
     }
   } finally {
