@@ -11,6 +11,10 @@
  * A capability the implementation lacks is declared in `capabilities`, never
  * faked: the suite then reports the scenario as not applicable.
  */
+import type { QemuImgCheck } from '../reference/types/output-check.js';
+import type { ImageInfoEntry } from '../reference/types/output-info.js';
+import type { MapEntryOutput } from '../reference/types/output-map.js';
+import type { QemuImgMeasure } from '../reference/types/output-measure.js';
 
 export type Operation =
   | 'create' | 'info' | 'check' | 'repair' | 'read' | 'write' | 'map' | 'measure'
@@ -53,7 +57,7 @@ export type IoCommand =
   | { op: 'write'; offset: number; length: number; pattern: number }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
-  /** read and verify every byte equals pattern (qemu-io read -P) */
+  /** read and verify every byte equals pattern (qemu-io read -P); pattern -1 only reads */
   | { op: 'read'; offset: number; length: number; pattern: number };
 
 export interface ConvertRequest {
@@ -78,55 +82,18 @@ export interface MeasureRequest {
   source?: ImageRef;
 }
 
-/** qemu-img info --output=json (one image; backing chain as `backing-image`) */
-export interface ImageInfo {
-  filename: string;
-  format: string;
-  'virtual-size': number;
-  'actual-size'?: number;
-  'cluster-size'?: number;
-  'dirty-flag'?: boolean;
-  'backing-filename'?: string;
-  'backing-filename-format'?: string;
-  'full-backing-filename'?: string;
-  'format-specific'?: { type: string; data: Record<string, unknown> };
-  [key: string]: unknown;
-}
+// Output shapes come from the JSON Schemas (schemas/output/*.json), the single source.
+/** qemu-img info --output=json (one image; backing chain nested as `backing-image`) */
+export type ImageInfo = ImageInfoEntry & { [key: string]: unknown };
 
-/** qemu-img check --output=json; zero counters may be absent, as qemu-img omits them */
-export interface CheckResult {
-  filename?: string;
-  format?: string;
-  'check-errors': number;
-  'image-end-offset'?: number;
-  corruptions?: number;
-  leaks?: number;
-  'corruptions-fixed'?: number;
-  'leaks-fixed'?: number;
-  'total-clusters'?: number;
-  'allocated-clusters'?: number;
-  'fragmented-clusters'?: number;
-  'compressed-clusters'?: number;
-  /** exit status qemu-img would give: 0 clean, 2 corruptions, 3 leaks, 63 no check */
-  exitCode: number;
-}
+/** qemu-img check --output=json (zero counters absent, as qemu-img omits them), plus its exit status: 0 clean, 2 corruptions, 3 leaks, 63 no check */
+export type CheckResult = Omit<QemuImgCheck, 'filename' | 'format'> & Partial<Pick<QemuImgCheck, 'filename' | 'format'>> & { exitCode: number };
 
 /** one entry of qemu-img map --output=json */
-export interface MapEntry {
-  start: number;
-  length: number;
-  depth: number;
-  present: boolean;
-  zero: boolean;
-  data: boolean;
-  offset?: number;
-}
+export type MapEntry = MapEntryOutput;
 
-export interface MeasureResult {
-  required: number;
-  'fully-allocated': number;
-  bitmaps?: number;
-}
+/** qemu-img measure --output=json */
+export type MeasureResult = QemuImgMeasure;
 
 export interface Adapter {
   readonly name: string;

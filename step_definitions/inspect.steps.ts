@@ -21,7 +21,7 @@ function infoField(i: ImageInfo, field: string): unknown {
 }
 
 function specificField(i: ImageInfo, field: string): unknown {
-  return i['format-specific']?.data?.[field];
+  return (i['format-specific']?.data as Record<string, unknown> | undefined)?.[field];
 }
 
 Then('the image info reports {string} {json}', async function (this: QbcWorld, field: string, value: unknown) {

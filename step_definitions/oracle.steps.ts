@@ -55,7 +55,7 @@ Then('the oracle reads the same guest bytes from {string}', function (this: QbcW
 
 /** The facts of info every implementation must agree on (not sizes on the host, not paths). */
 function comparable(i: ImageInfo): Record<string, unknown> {
-  const spec = i['format-specific']?.data ?? {};
+  const spec = (i['format-specific']?.data ?? {}) as Record<string, unknown>;
   const pick = (o: Record<string, unknown>, keys: string[]) =>
     Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   return {

@@ -11,16 +11,10 @@ import { openImage } from '../graph/open.js';
 import type { BlockNode } from '../node.js';
 import { Qcow2Image } from '../formats/qcow2/image.js';
 import { createImage } from './create.js';
+import type { ConvertRequest } from '../../adapters/adapter.js';
 
-export interface ConvertImageRequest {
-  source: { filename: string; format?: string };
-  target: { filename: string; format: string };
-  options?: string;
-  compress?: boolean;
-  noCreate?: boolean;
-  backingFile?: string;
-  backingFormat?: string;
-}
+/** The Adapter contract's convert request: -f, -O, -o, -c, -n, -B/-F. */
+export type ConvertImageRequest = ConvertRequest;
 
 const CHUNK = 2 * 1024 * 1024;
 const MIN_SPARSE = 4096;

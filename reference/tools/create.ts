@@ -10,16 +10,10 @@ import { BlockError } from '../errors.js';
 import { driverFor, openImage, resolveBacking } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
 import { resolveCreateOptions } from '../options/create-options.js';
+import type { CreateRequest } from '../../adapters/adapter.js';
 
-export interface CreateImageRequest {
-  format: string;
-  filename: string;
-  size?: number;
-  /** -o text as typed */
-  options?: string;
-  backingFile?: string;
-  backingFormat?: string;
-}
+/** The same request the Adapter contract defines: -f, file, size, -o text, -b, -F. */
+export type CreateImageRequest = CreateRequest;
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);

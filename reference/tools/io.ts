@@ -3,13 +3,9 @@ import { createHash } from 'node:crypto';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import type { BlockNode } from '../node.js';
+import type { IoCommand } from '../../adapters/adapter.js';
 
-export type IoCommand =
-  | { op: 'write'; offset: number; length: number; pattern: number }
-  | { op: 'zero'; offset: number; length: number; unmap?: boolean }
-  | { op: 'discard'; offset: number; length: number }
-  /** pattern -1: read without verifying (qemu-io read without -P) */
-  | { op: 'read'; offset: number; length: number; pattern: number };
+export type { IoCommand };
 
 export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   switch (c.op) {

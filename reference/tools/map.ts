@@ -2,15 +2,9 @@
 import { openImage } from '../graph/open.js';
 import type { BlockNode } from '../node.js';
 
-export interface MapEntry {
-  start: number;
-  length: number;
-  depth: number;
-  present: boolean;
-  zero: boolean;
-  data: boolean;
-  offset?: number;
-}
+import type { MapEntryOutput as MapEntry } from '../types/output-map.js';
+
+export type { MapEntry };
 
 export async function mapImage(filename: string, opts: { format?: string } = {}): Promise<MapEntry[]> {
   const node = await openImage(filename, { format: opts.format, readOnly: true });

@@ -9,7 +9,7 @@ import { resolveCreateOptions } from '../options/create-options.js';
 import type { BlockNode } from '../node.js';
 import { Qcow2Image } from '../formats/qcow2/image.js';
 
-export interface MeasureJson { bitmaps?: number; required: number; 'fully-allocated': number }
+import type { QemuImgMeasure as MeasureJson } from '../types/output-measure.js';
 
 export async function measure(req: { outputFormat: string; options?: string; size?: number; source?: { filename: string; format?: string } }): Promise<MeasureJson> {
   if ((req.size === undefined) === (req.source === undefined)) {
