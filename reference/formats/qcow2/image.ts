@@ -317,7 +317,7 @@ export class Qcow2Image implements BlockNode {
         let n = Math.min(length - pos, this.clusterSize - inCl);
         let nextHost = e.host + this.clusterSize;
         while (pos + n < length) {
-          const e2 = await this.entryAt(cl + Math.ceil(n / this.clusterSize) + (inCl ? 0 : 0));
+          const e2 = await this.entryAt(cl + Math.ceil(n / this.clusterSize));
           if (e2.kind !== 'normal' || e2.host !== nextHost) break;
           const more = Math.min(length - pos - n, this.clusterSize);
           n += more;
