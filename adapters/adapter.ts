@@ -25,6 +25,8 @@ export interface Capabilities {
   formats: Record<string, Operation[]>;
   /** protocol drivers the IUT can open ("file", "nbd", ...) */
   protocols: string[];
+  /** why a format is missing, when "not implemented" would mislead (e.g. the adapter cannot pass secrets yet) */
+  notes?: Record<string, string>;
 }
 
 /** An implementation refused or failed; `message` is what its user would read. */
@@ -117,7 +119,8 @@ export interface Adapter {
 /** Capability check shared by every adapter: returns null or the reason it is missing. */
 export function missingCapability(adapter: Adapter, format: string, op: Operation): string | null {
   const ops = adapter.capabilities.formats[format];
-  if (!ops) return `${adapter.name} does not implement the ${format} format`;
+  const note = adapter.capabilities.notes?.[format];
+  if (!ops) return note ? `${adapter.name}: ${format}: ${note}` : `${adapter.name} does not implement the ${format} format`;
   if (!ops.includes(op)) return `${adapter.name} does not implement ${op} for ${format}`;
   return null;
 }
