@@ -27,7 +27,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const format = last(p, 'f') ?? 'raw';
       const options = joinOpts(p);
       if (wantsHelp(options)) {
-        out(createOptionsHelp(format));
+        out(createOptionsHelp(format).trimEnd());
         return 0;
       }
       const [filename, sizeText] = p.positional;

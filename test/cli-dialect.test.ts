@@ -1,0 +1,78 @@
+/**
+ * `qbc img` / `qbc io` as drop-ins for qemu-img / qemu-io: the same help text,
+ * exit statuses and command input, checked against the real tools when they
+ * are installed (reported as skipped, with the reason, when they are not).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const QBC_IMG = path.join(root, 'bin', 'qbc-img');
+const QBC_IO = path.join(root, 'bin', 'qbc-io');
+const haveQemu = (await execa('qemu-img', ['--version'], { reject: false }).catch(() => ({ exitCode: 127 }))).exitCode === 0;
+const needQemu = haveQemu ? {} : { skip: 'qemu-img is not installed (Debian qemu-utils)' };
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-cli-'));
+}
+
+for (const fmt of ['raw', 'qcow2']) {
+  test(`create -f ${fmt} -o help prints exactly what qemu-img prints`, needQemu, async () => {
+    const ours = await execa(QBC_IMG, ['create', '-f', fmt, '-o', 'help', 'x'], { reject: false });
+    const theirs = await execa('qemu-img', ['create', '-f', fmt, '-o', 'help', 'x'], { reject: false });
+    assert.equal(ours.exitCode, theirs.exitCode);
+    assert.equal(ours.stdout, theirs.stdout);
+  });
+}
+
+test('check exits as qemu-img does: 0 clean, 63 for a format without checks', needQemu, async () => {
+  const dir = tmp();
+  try {
+    const q = path.join(dir, 'a.qcow2');
+    const r = path.join(dir, 'a.raw');
+    await execa(QBC_IMG, ['create', '-q', '-f', 'qcow2', q, '1M']);
+    await execa(QBC_IMG, ['create', '-q', '-f', 'raw', r, '1M']);
+    for (const [bin, file, fmt] of [[QBC_IMG, q, 'qcow2'], ['qemu-img', q, 'qcow2'], [QBC_IMG, r, 'raw'], ['qemu-img', r, 'raw']]) {
+      const res = await execa(bin, ['check', '-f', fmt, file], { reject: false });
+      assert.equal(res.exitCode, fmt === 'raw' ? 63 : 0, `${bin} check ${fmt}: ${res.stderr}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compare exits 1 with the offset of the first difference, like qemu-img', needQemu, async () => {
+  const dir = tmp();
+  try {
+    const a = path.join(dir, 'a.qcow2');
+    const b = path.join(dir, 'b.qcow2');
+    for (const f of [a, b]) await execa(QBC_IMG, ['create', '-q', '-f', 'qcow2', f, '1M']);
+    await execa(QBC_IO, ['-c', 'write -P 0x33 65536 512', b]);
+    const ours = await execa(QBC_IMG, ['compare', a, b], { reject: false });
+    const theirs = await execa('qemu-img', ['compare', a, b], { reject: false });
+    assert.equal(ours.exitCode, 1);
+    assert.equal(theirs.exitCode, 1);
+    assert.equal(ours.stdout.trim(), theirs.stdout.trim());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('qbc io takes commands on standard input when no -c is given, as qemu-io does', async () => {
+  const dir = tmp();
+  try {
+    const f = path.join(dir, 'a.qcow2');
+    await execa(QBC_IMG, ['create', '-q', '-f', 'qcow2', f, '1M']);
+    const res = await execa(QBC_IO, [f], { input: 'write -P 0x5a 4096 4096\nread -P 0x5a 4096 4096\nread -P 0x5b 4096 512\n' });
+    assert.match(res.stdout, /wrote 4096\/4096 bytes at offset 4096/);
+    assert.match(res.stdout, /read 4096\/4096 bytes at offset 4096/);
+    assert.match(res.stdout, /Pattern verification failed at offset 4096/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
