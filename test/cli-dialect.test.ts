@@ -76,3 +76,24 @@ test('qbc io takes commands on standard input when no -c is given, as qemu-io do
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('create prints the same "Formatting ..." line as qemu-img', needQemu, async () => {
+  const dir = tmp();
+  try {
+    const cases = [
+      ['-f', 'qcow2', '-o', 'preallocation=metadata,compat=0.10,cluster_size=4096', 'F', '1M'],
+      ['-f', 'qcow2', '-o', 'extended_l2=on,refcount_bits=8,lazy_refcounts=on,compression_type=zstd', 'F', '1M'],
+      ['-f', 'raw', '-o', 'preallocation=full', 'F', '1M'],
+    ];
+    for (const args of cases) {
+      const lines: string[] = [];
+      for (const bin of ['qemu-img', QBC_IMG]) {
+        fs.rmSync(path.join(dir, 'F'), { force: true });
+        lines.push((await execa(bin, ['create', ...args], { cwd: dir })).stdout.trim());
+      }
+      assert.equal(lines[1], lines[0], args.join(' '));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

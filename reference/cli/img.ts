@@ -5,7 +5,7 @@
  */
 import { BlockError } from '../errors.js';
 import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
-import { parseSize } from '../options/qemuopts.js';
+import { parseQemuOpts, parseSize } from '../options/qemuopts.js';
 import { createImage } from '../tools/create.js';
 import { imageInfo } from '../tools/info.js';
 import { checkImage } from '../tools/check.js';
@@ -34,7 +34,12 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       if (!filename) throw new UsageError('Expecting image file name');
       const size = sizeText === undefined ? undefined : parseSize(sizeText, 'size');
       const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F') });
-      if (!has(p, 'q')) out(`Formatting '${filename}', fmt=${format} ${describeOptions(opts)}`);
+      if (!has(p, 'q')) {
+        const given = new Set(options ? parseQemuOpts(options).values.keys() : []);
+        if (last(p, 'b') !== undefined) given.add('backing_file');
+        if (last(p, 'F') !== undefined) given.add('backing_fmt');
+        out(`Formatting '${filename}', fmt=${format} ${describeOptions(format, opts, given)}`);
+      }
       return 0;
     },
   },
@@ -167,10 +172,26 @@ function joinOpts(p: ParsedArgs): string | undefined {
   return all ? all.join(',') : undefined;
 }
 
-function describeOptions(opts: Record<string, unknown>): string {
-  return Object.entries(opts)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)}`)
+/**
+ * qemu-img's "Formatting ..." line: the options it always shows (those it
+ * gives a default), plus those the user gave, in qemu-img 7.2's order.
+ */
+const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
+  qcow2: {
+    order: ['cluster_size', 'extended_l2', 'preallocation', 'compression_type', 'size', 'backing_file', 'backing_fmt', 'compat',
+      'data_file', 'data_file_raw', 'encryption', 'encrypt.format', 'encrypt.key-secret', 'encrypt.cipher-alg', 'encrypt.cipher-mode',
+      'encrypt.ivgen-alg', 'encrypt.ivgen-hash-alg', 'encrypt.hash-alg', 'encrypt.iter-time', 'lazy_refcounts', 'refcount_bits',
+      'nocow', 'extent_size_hint'],
+    always: ['cluster_size', 'extended_l2', 'compression_type', 'size', 'lazy_refcounts', 'refcount_bits'],
+  },
+  raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
+};
+
+function describeOptions(format: string, opts: Record<string, unknown>, given: Set<string>): string {
+  const f = FORMATTING[format] ?? { order: Object.keys(opts), always: ['size'] };
+  return f.order
+    .filter((k) => opts[k] !== undefined && (f.always.includes(k) || given.has(k)))
+    .map((k) => `${k}=${typeof opts[k] === 'boolean' ? (opts[k] ? 'on' : 'off') : String(opts[k])}`)
     .join(' ');
 }
 
