@@ -57,7 +57,11 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   const timeout = opts.timeoutMs ?? 60_000;
 
   const capabilities: Capabilities = {
-    formats: { raw: [...RAW_OPS], qcow2: [...QCOW2_OPS] },
+    formats: {
+      raw: [...RAW_OPS],
+      qcow2: [...QCOW2_OPS],
+      // (one line per format, above this comment)
+    },
     protocols: ['file'],
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {

@@ -30,7 +30,14 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 export function createReferenceAdapter(): Adapter {
   return {
     name: 'reference',
-    capabilities: { formats: { raw: OPS.filter((o) => o !== 'repair'), qcow2: OPS }, protocols: ['file'] },
+    capabilities: {
+      formats: {
+        raw: OPS.filter((o) => o !== 'repair'),
+        qcow2: OPS,
+        // (one line per format, above this comment)
+      },
+      protocols: ['file'],
+    },
     create: (req) => guard(async () => {
       await createImage(req);
     }),

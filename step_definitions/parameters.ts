@@ -19,7 +19,8 @@ defineParameterType({
 
 defineParameterType({
   name: 'format',
-  regexp: /raw|qcow2/,
+  // longer names first: qcow2 before qcow
+  regexp: /qcow2|qcow|raw|qed|vdi|parallels|vmdk|vpc|vhdx|luks/,
   transformer: (s: string) => s,
 });
 

@@ -3,9 +3,10 @@ import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw.js';
 
-export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map([
+export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
   ['qcow2', qcow2Driver],
+  // (one line per driver, above this comment)
 ]);
 
 export function probeFormat(head: Buffer, filename: string): FormatDriver {
