@@ -66,3 +66,28 @@ export function checkRange(node: { size(): number; driver: string }, offset: num
     throw new BlockError('out-of-range', `${node.driver}: request ${offset}+${length} beyond the virtual size ${node.size()}`, { offset });
   }
 }
+
+/**
+ * What an image format node adds to BlockNode, all optional, so the tools
+ * (info, check, map, open's backing chain) work for every format without
+ * knowing it: a format fills in what qemu-img reports for it.
+ */
+export interface ImageNode extends BlockNode {
+  /** the backing file name as stored in the image, and its format if stored */
+  backingFile?: string;
+  backingFormat?: string;
+  /** the opened backing node, set by graph/open */
+  backing?: BlockNode | null;
+  /** qemu-img info's cluster-size, where the format has clusters */
+  clusterSize?: number;
+  /** qemu-img info's dirty-flag */
+  dirty?: boolean;
+  /** qemu-img info's format-specific {type, data} */
+  formatSpecific?(): { type: string; data: Record<string, unknown> } | undefined;
+  /** qemu-img check for this format; absent means qemu-img exits 63 ("does not support checks") */
+  check?(opts: { repair?: 'leaks' | 'all'; log?: (line: string) => void }): Promise<import('../adapters/adapter.js').CheckResult>;
+}
+
+export function asImage(node: BlockNode): ImageNode {
+  return node as ImageNode;
+}

@@ -6,9 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BlockError } from '../errors.js';
-import type { BlockNode } from '../node.js';
+import { asImage, type BlockNode, type ImageNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
-import { Qcow2Image } from '../formats/qcow2/image.js';
 import { FileNode } from '../protocols/file.js';
 
 export interface OpenImageOptions {
@@ -41,9 +40,10 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     await file.close();
     throw e;
   }
-  if (node instanceof Qcow2Image && node.backingFile && !opts.noBacking) {
+  const img = asImage(node);
+  if (img.backingFile && !opts.noBacking) {
     try {
-      node.backing = await openBacking(node, filename, seen);
+      img.backing = await openBacking(img, filename, seen);
     } catch (e) {
       await node.close();
       throw e;
@@ -57,7 +57,7 @@ export function resolveBacking(imageFilename: string, backing: string): string {
   return path.isAbsolute(backing) ? backing : path.join(path.dirname(imageFilename), backing);
 }
 
-async function openBacking(img: Qcow2Image, filename: string, seen: string[]): Promise<BlockNode> {
+async function openBacking(img: ImageNode, filename: string, seen: string[]): Promise<BlockNode> {
   const target = resolveBacking(filename, img.backingFile!);
   const chain = [...seen, realpathOr(filename)];
   if (chain.includes(realpathOr(target))) {

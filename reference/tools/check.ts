@@ -2,16 +2,16 @@
 import type { CheckResult } from '../../adapters/adapter.js';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
-import { checkQcow2 } from '../formats/qcow2/check.js';
-import { Qcow2Image } from '../formats/qcow2/image.js';
+import { asImage } from '../node.js';
 
 export async function checkImage(filename: string, opts: { format?: string; repair?: 'leaks' | 'all'; log?: (l: string) => void } = {}): Promise<CheckResult> {
   const node = await openImage(filename, { format: opts.format, readOnly: !opts.repair, noBacking: true, forCheck: true });
   try {
-    if (!(node instanceof Qcow2Image)) {
+    const img = asImage(node);
+    if (!img.check) {
       throw new BlockError('unsupported', 'This image format does not support checks', { value: node.driver });
     }
-    const r = await checkQcow2(node, { repair: opts.repair, log: opts.log });
+    const r = await img.check({ repair: opts.repair, log: opts.log });
     return { ...r, filename, format: node.driver };
   } finally {
     await node.close();

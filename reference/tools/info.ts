@@ -1,7 +1,6 @@
 /** qemu-img info --output=json, field for field as QEMU 7.2 prints it. */
-import type { BlockNode } from '../node.js';
+import { asImage, type BlockNode } from '../node.js';
 import { openImage, resolveBacking } from '../graph/open.js';
-import { Qcow2Image } from '../formats/qcow2/image.js';
 import { FileNode } from '../protocols/file.js';
 
 export type InfoJson = Record<string, unknown>;
@@ -12,14 +11,12 @@ export async function imageInfo(filename: string, opts: { format?: string; backi
     const first = await describe(node, filename);
     if (!opts.backingChain) return first;
     const chain: InfoJson[] = [first];
-    let cur: BlockNode | null = node instanceof Qcow2Image ? node.backing : null;
+    let img = asImage(node);
     let curName = filename;
-    let img = node;
-    while (cur && img instanceof Qcow2Image) {
-      curName = resolveBacking(curName, img.backingFile!);
-      chain.push(await describe(cur, curName));
-      img = cur;
-      cur = cur instanceof Qcow2Image ? cur.backing : null;
+    while (img.backing && img.backingFile) {
+      curName = resolveBacking(curName, img.backingFile);
+      chain.push(await describe(img.backing, curName));
+      img = asImage(img.backing);
     }
     return chain;
   } finally {
@@ -27,32 +24,23 @@ export async function imageInfo(filename: string, opts: { format?: string; backi
   }
 }
 
+/** One image's entry, keys in qemu-img's order. */
 async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
+  const img = asImage(node);
   const file = (node as { file?: FileNode }).file;
   const info: InfoJson = {};
-  if (node instanceof Qcow2Image && node.backingFile && node.backingFormat) info['backing-filename-format'] = node.backingFormat;
+  if (img.backingFile && img.backingFormat) info['backing-filename-format'] = img.backingFormat;
   info['virtual-size'] = node.size();
   info.filename = filename;
-  if (node instanceof Qcow2Image) info['cluster-size'] = node.clusterSize;
+  if (img.clusterSize) info['cluster-size'] = img.clusterSize;
   info.format = node.driver;
   if (file) info['actual-size'] = await file.allocatedSize();
-  if (node instanceof Qcow2Image) {
-    const data: Record<string, unknown> = { compat: node.header.version >= 3 ? '1.1' : '0.10' };
-    if (node.dataFileName) data['data-file'] = node.dataFileName;
-    if (node.hasDataFile) data['data-file-raw'] = node.dataFileRaw;
-    data['compression-type'] = node.header.compressionType === 1 ? 'zstd' : 'zlib';
-    if (node.header.version >= 3) data['lazy-refcounts'] = node.lazyRefcounts;
-    data['refcount-bits'] = 2 ** node.header.refcountOrder;
-    if (node.header.version >= 3) {
-      data.corrupt = node.corrupt;
-      data['extended-l2'] = node.l2.extended;
-    }
-    info['format-specific'] = { type: 'qcow2', data };
-    if (node.backingFile) {
-      info['full-backing-filename'] = resolveBacking(filename, node.backingFile);
-      info['backing-filename'] = node.backingFile;
-    }
+  const specific = img.formatSpecific?.();
+  if (specific) info['format-specific'] = specific;
+  if (img.backingFile) {
+    info['full-backing-filename'] = resolveBacking(filename, img.backingFile);
+    info['backing-filename'] = img.backingFile;
   }
-  info['dirty-flag'] = node instanceof Qcow2Image ? node.dirty : false;
+  info['dirty-flag'] = img.dirty ?? false;
   return info;
 }

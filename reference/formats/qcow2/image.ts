@@ -6,7 +6,8 @@
  */
 import { BlockError, malformed } from '../../errors.js';
 import * as path from 'node:path';
-import { checkRange, type BlockNode, type BlockStatus } from '../../node.js';
+import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '../../node.js';
+import type { CheckResult } from '../../../adapters/adapter.js';
 import { FileNode } from '../../protocols/file.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
@@ -24,7 +25,7 @@ export interface Qcow2OpenOptions {
   forCheck?: boolean;
 }
 
-export class Qcow2Image implements BlockNode {
+export class Qcow2Image implements ImageNode {
   readonly driver = 'qcow2';
   readonly filename: string;
   readonly readOnly: boolean;
@@ -182,6 +183,25 @@ export class Qcow2Image implements BlockNode {
       throw new BlockError('not-found', `Could not open data file '${this.dataFileName}': ${(e as Error).message}`, { field: 'data_file', cause: e });
     }
   }
+
+  /** qemu-img info's format-specific data for qcow2 */
+  formatSpecific(): { type: string; data: Record<string, unknown> } {
+    const v3 = this.header.version >= 3;
+    const data: Record<string, unknown> = { compat: v3 ? '1.1' : '0.10' };
+    if (this.dataFileName) data['data-file'] = this.dataFileName;
+    if (this.hasDataFile) data['data-file-raw'] = this.dataFileRaw;
+    data['compression-type'] = this.header.compressionType === 1 ? 'zstd' : 'zlib';
+    if (v3) data['lazy-refcounts'] = this.lazyRefcounts;
+    data['refcount-bits'] = 2 ** this.header.refcountOrder;
+    if (v3) {
+      data.corrupt = this.corrupt;
+      data['extended-l2'] = this.l2.extended;
+    }
+    return { type: 'qcow2', data };
+  }
+
+  /** Installed by the driver (check.ts needs this class, so it cannot be imported here). */
+  check?: (opts: { repair?: 'leaks' | 'all'; log?: (line: string) => void }) => Promise<CheckResult>;
 
   get dirty(): boolean {
     return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0;
