@@ -112,6 +112,8 @@ export interface Adapter {
   io(image: ImageRef, commands: IoCommand[]): Promise<void>;
   /** sha256 (hex) of the whole guest-visible disk content */
   guestSha256(image: ImageRef): Promise<string>;
+  /** qemu-img resize [--shrink] [--preallocation=MODE] FILE SIZE; size "1G", "+64M" or "-1M". Needs capability 'resize'. */
+  resize?(image: ImageRef, req: { size: string; shrink?: boolean; preallocation?: string }): Promise<void>;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

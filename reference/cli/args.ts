@@ -38,6 +38,11 @@ export function parseArgs(argv: string[], spec: ArgSpec): ParsedArgs {
       else throw new UsageError(`unrecognized option '${a}'`);
       continue;
     }
+    // A negative number (resize -1M) is an argument, as qemu-img treats it.
+    if (/^-\d/.test(a)) {
+      positional.push(a);
+      continue;
+    }
     if (a.startsWith('-') && a.length > 1) {
       for (let j = 1; j < a.length; j++) {
         const f = a[j];

@@ -13,6 +13,7 @@ import { mapImage, type MapEntry } from '../tools/map.js';
 import { measure } from '../tools/measure.js';
 import { convertImage } from '../tools/convert.js';
 import { compareImages } from '../tools/compare.js';
+import { resizeImage } from '../tools/resize.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
@@ -125,6 +126,18 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
       });
+      return 0;
+    },
+  },
+  resize: {
+    withValue: ['f', 'preallocation', 'object'],
+    flags: ['q', 'shrink', 'h', 'image-opts', 'U'],
+    async run(p, out) {
+      // A size like -1M is an argument, not an option: take the last positional as it is.
+      if (p.positional.length !== 2) throw new UsageError('Expecting image file name and size');
+      const [filename, size] = p.positional;
+      await resizeImage({ filename, format: last(p, 'f'), size, shrink: has(p, 'shrink'), preallocation: last(p, 'preallocation') });
+      if (!has(p, 'q')) out('Image resized.');
       return 0;
     },
   },

@@ -28,6 +28,17 @@ export class RawImage implements BlockNode {
     checkRange(this, offset, length);
     return this.file.discard(offset, length);
   }
+  /** qemu-img resize: the file is the disk; shrinking needs --shrink, growth may be preallocated. */
+  async resize(newSize: number, opts: { shrink?: boolean; preallocation?: string } = {}): Promise<void> {
+    if (newSize < this.size() && !opts.shrink) {
+      throw new BlockError('invalid-size', 'Use the --shrink option to perform a shrink operation.', { option: 'shrink' });
+    }
+    const p = opts.preallocation ?? 'off';
+    if (p !== 'off' && p !== 'falloc' && p !== 'full') {
+      throw new BlockError('invalid-option', `preallocation: '${p}' is invalid for raw; allowed: off, falloc, full`, { option: 'preallocation' });
+    }
+    await this.file.truncate(newSize, p);
+  }
   flush(): Promise<void> { return this.file.flush(); }
   blockStatus(offset: number, length: number): Promise<BlockStatus> { return this.file.blockStatus(offset, length); }
   close(): Promise<void> { return this.file.close(); }

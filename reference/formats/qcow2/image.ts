@@ -767,6 +767,104 @@ export class Qcow2Image implements ImageNode {
     this.refcounts.freed = [];
   }
 
+  // ---- resize ------------------------------------------------------------------------
+
+  /**
+   * qemu-img resize. Growing allocates a larger L1 table when the disk needs
+   * more entries (exactly as many, as QEMU's truncate does) and frees the old
+   * one; shrinking drops every cluster past the new end, frees L2 tables no
+   * longer reachable and trims the file after the last cluster still used.
+   */
+  async resize(newSize: number, opts: { shrink?: boolean; preallocation?: 'off' | 'metadata' | 'falloc' | 'full' } = {}): Promise<void> {
+    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: image opened read-only`);
+    if (newSize % 512 !== 0) throw new BlockError('invalid-size', `size: ${newSize} is not a multiple of 512`, { option: 'size' });
+    const old = this.size();
+    const cs = this.clusterSize;
+    const perL1 = this.l2.entries * cs;
+    if (newSize < old) {
+      if (!opts.shrink) throw new BlockError('invalid-size', 'Use the --shrink option to perform a shrink operation.', { option: 'shrink' });
+      await this.beforeWrite();
+      // Clusters past the end are discarded for good (QEMU punches them: they read as zero if reused).
+      this.zeroFreed = true;
+      const firstGone = Math.ceil(newSize / cs);
+      for (let cl = firstGone; cl < Math.ceil(old / cs); cl++) {
+        const { table, index } = await this.lookup(cl);
+        if (!table) continue;
+        const e = this.l2.decode(table, index);
+        if (e.kind === 'unallocated') continue;
+        const w = await this.l2ForWrite(cl);
+        this.l2.encode(w.table, w.index, 0, false, false, this.l2.extended ? { alloc: 0, zero: 0 } : undefined);
+        await this.writeL2Entries(w.offset, w.table, w.index, 1);
+        await this.releaseOld([e]);
+      }
+      const keepL1 = Math.ceil(newSize / perL1);
+      for (let i = keepL1; i < this.l1.length; i++) {
+        const l2 = this.l1[i];
+        if (!l2) continue;
+        await this.writeBack();
+        this.l2Cache.delete(l2);
+        this.l2Dirty.delete(l2);
+        await this.writeL1Entry(i, 0);
+        await this.refcounts.decrement(l2, 1);
+      }
+      await this.setSize(newSize);
+      await this.afterWrite();
+      await this.writeBack();
+      // Trim the file after the last cluster still counted.
+      let last = Math.ceil(this.file.size() / cs) - 1;
+      while (last >= 0 && (await this.refcounts.get(last)) === 0) last--;
+      const file = this.file as BlockNode & { truncate?: (n: number) => Promise<void> };
+      if (file.truncate && (last + 1) * cs < this.file.size()) await file.truncate((last + 1) * cs);
+      return;
+    }
+    if (newSize === old) return;
+    await this.beforeWrite();
+    const needL1 = Math.ceil(newSize / perL1);
+    if (needL1 > this.l1.length) {
+      const bytes = needL1 * 8;
+      const offset = await this.refcounts.alloc(Math.ceil(bytes / cs));
+      const table = Buffer.alloc(bytes);
+      this.l1.forEach((v, i) => { if (v) table.writeBigUInt64BE(BigInt(v) | (1n << 63n), i * 8); });
+      await this.file.write(offset, table);
+      const oldOffset = this.header.l1TableOffset;
+      const oldClusters = Math.ceil((this.l1.length * 8) / cs);
+      const h = Buffer.alloc(12);
+      h.writeUInt32BE(needL1, 0);
+      h.writeBigUInt64BE(BigInt(offset), 4);
+      await this.file.write(36, h);
+      this.header.l1Size = needL1;
+      this.header.l1TableOffset = offset;
+      this.l1 = [...this.l1, ...new Array(needL1 - this.l1.length).fill(0)];
+      if (oldClusters) await this.refcounts.decrement(oldOffset, oldClusters);
+    }
+    await this.setSize(newSize);
+    const prealloc = opts.preallocation ?? 'off';
+    if (prealloc !== 'off') {
+      // Map every new cluster; falloc/full also reserve (full: write) the data.
+      let cl = Math.ceil(old / cs);
+      const endCl = Math.ceil(newSize / cs);
+      while (cl < endCl) {
+        const n = Math.min(endCl - cl, this.l2.entries - (cl % this.l2.entries));
+        const { host } = await this.linkClusters(cl, n, null, prealloc !== 'metadata');
+        if (prealloc === 'full') await this.data.write(host, Buffer.alloc(n * cs));
+        else if (host + n * cs > this.data.size()) {
+          const f = this.data as BlockNode & { truncate?: (n: number, p?: 'off' | 'falloc' | 'full') => Promise<void> };
+          await f.truncate?.(host + n * cs, prealloc === 'falloc' ? 'falloc' : 'off');
+        }
+        cl += n;
+      }
+    }
+    await this.afterWrite();
+    await this.writeBack();
+  }
+
+  private async setSize(size: number): Promise<void> {
+    this.header.size = size;
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(size));
+    await this.file.write(24, b);
+  }
+
   // ---- compressed writes ----------------------------------------------------------
 
   /** Next byte QEMU's qcow2_alloc_bytes would hand out, for packing compressed clusters. */
