@@ -40,9 +40,9 @@ interface RunResult {
   stderr: string;
 }
 
-/** Operations this dialect offers for both formats (snapshot/resize/... have no Adapter method yet). */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare'] as const;
-const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare'] as const;
+/** Operations this dialect offers for both formats (snapshot/amend/rebase/commit have no Adapter method yet). */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
+const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
 const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
@@ -215,6 +215,15 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
         const lines = out.split('\n').filter((l) => IO_FAILURE.test(l)).map((l) => l.trim());
         throw new ImplError(lines.join('\n') || r.stderr.trim() || `exit status ${r.exitCode}`, r.exitCode || 1, name);
       }
+    },
+
+    async resize(image: ImageRef, req: { size: string; shrink?: boolean; preallocation?: string }): Promise<void> {
+      const args = ['resize', '-q', ...fmtArgs('-f', image)];
+      if (req.shrink) args.push('--shrink');
+      if (req.preallocation) args.push(`--preallocation=${req.preallocation}`);
+      // `--` so that a negative size ("-1M") is not taken for an option
+      args.push('--', image.filename, req.size);
+      await img(args, image.filename);
     },
 
     async guestSha256(image: ImageRef): Promise<string> {

@@ -11,9 +11,10 @@ import { measure } from '../reference/tools/measure.js';
 import { convertImage } from '../reference/tools/convert.js';
 import { compareImages } from '../reference/tools/compare.js';
 import { guestSha256, ioOnImage } from '../reference/tools/io.js';
+import { resizeImage } from '../reference/tools/resize.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
-const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare'];
+const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -64,6 +65,9 @@ export function createReferenceAdapter(): Adapter {
     compare: (a, b) => guard(() => compareImages(a, b)),
     io: (image, commands) => guard(() => ioOnImage(image, commands)),
     guestSha256: (image) => guard(() => guestSha256(image)),
+    resize: (image, req) => guard(async () => {
+      await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
+    }),
   };
 }
 
