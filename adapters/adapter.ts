@@ -114,6 +114,10 @@ export interface Adapter {
   guestSha256(image: ImageRef): Promise<string>;
   /** qemu-img resize [--shrink] [--preallocation=MODE] FILE SIZE; size "1G", "+64M" or "-1M". Needs capability 'resize'. */
   resize?(image: ImageRef, req: { size: string; shrink?: boolean; preallocation?: string }): Promise<void>;
+  /** qemu-img rebase [-u] -b BACKING [-F FMT] FILE (backingFile "" removes it). Needs capability 'rebase'. */
+  rebase?(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void>;
+  /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
+  commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

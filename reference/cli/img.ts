@@ -14,6 +14,8 @@ import { measure } from '../tools/measure.js';
 import { convertImage } from '../tools/convert.js';
 import { compareImages } from '../tools/compare.js';
 import { resizeImage } from '../tools/resize.js';
+import { rebaseImage } from '../tools/rebase.js';
+import { commitImage } from '../tools/commit.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
@@ -138,6 +140,25 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const [filename, size] = p.positional;
       await resizeImage({ filename, format: last(p, 'f'), size, shrink: has(p, 'shrink'), preallocation: last(p, 'preallocation') });
       if (!has(p, 'q')) out('Image resized.');
+      return 0;
+    },
+  },
+  rebase: {
+    withValue: ['f', 'b', 'F', 't', 'T', 'object'],
+    flags: ['q', 'u', 'p', 'h', 'image-opts', 'U', 'c'],
+    async run(p) {
+      const backingFile = last(p, 'b');
+      if (backingFile === undefined) throw new UsageError('Must specify backing file (-b)');
+      await rebaseImage({ filename: one(p), format: last(p, 'f'), backingFile, backingFormat: last(p, 'F'), unsafe: has(p, 'u') });
+      return 0;
+    },
+  },
+  commit: {
+    withValue: ['f', 'b', 't', 'r', 'object'],
+    flags: ['q', 'd', 'p', 'h', 'image-opts'],
+    async run(p, out) {
+      await commitImage({ filename: one(p), format: last(p, 'f'), base: last(p, 'b'), keep: has(p, 'd') });
+      if (!has(p, 'q')) out('Image committed.');
       return 0;
     },
   },

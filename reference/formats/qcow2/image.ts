@@ -12,7 +12,7 @@ import { FileNode } from '../../protocols/file.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
-  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, parseExtensions, parseHeader,
+  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
   type HeaderExtension, type Qcow2Header,
 } from './layout.js';
 import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
@@ -863,6 +863,51 @@ export class Qcow2Image implements ImageNode {
     const b = Buffer.alloc(8);
     b.writeBigUInt64BE(BigInt(size));
     await this.file.write(24, b);
+  }
+
+  // ---- backing file and emptying (rebase, commit) -------------------------------------
+
+  /**
+   * Point the header at another backing file (or none), rewriting the first
+   * cluster as QEMU's qcow2_update_header lays it out; other extensions stay.
+   */
+  async changeBackingFile(name: string | undefined, format: string | undefined): Promise<void> {
+    if (this.readOnly) throw new BlockError('read-only', `${this.filename}: image opened read-only`);
+    const cs = this.clusterSize;
+    const regenerated = new Set([EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE]);
+    const extra = this.extensions.filter((e) => !regenerated.has(e.type));
+    const { tail, backingFileOffset, backingFileSize } = buildHeaderTail({
+      version: this.header.version, clusterSize: cs, headerLength: this.header.headerLength,
+      backingFile: name || undefined, backingFormat: name ? format : undefined, dataFile: this.dataFileName, extra,
+    });
+    this.header.backingFileOffset = backingFileOffset;
+    this.header.backingFileSize = backingFileSize;
+    const cluster0 = Buffer.alloc(Math.max(this.header.headerLength, 72) + tail.length);
+    serializeHeader(this.header, cluster0);
+    tail.copy(cluster0, this.header.headerLength);
+    // clear the rest of the old header area, then write the new one
+    await this.file.write(0, Buffer.concat([cluster0, Buffer.alloc(cs - cluster0.length)]));
+    this.backingFile = name || undefined;
+    this.backingFormat = name ? format : undefined;
+    this.extensions = parseExtensions(await this.file.read(0, cs), this.header.headerLength, backingFileOffset || cs);
+  }
+
+  /** qcow2_make_empty: every cluster unallocated again (after a commit), so reads fall through to the backing file. */
+  async makeEmpty(): Promise<void> {
+    await this.beforeWrite();
+    this.zeroFreed = true;
+    const cs = this.clusterSize;
+    for (let cl = 0; cl < Math.ceil(this.size() / cs); cl++) {
+      const { table, index } = await this.lookup(cl);
+      if (!table) continue;
+      const e = this.l2.decode(table, index);
+      if (e.kind === 'unallocated' && !e.allocBits && !e.zeroBits) continue;
+      const w = await this.l2ForWrite(cl);
+      this.l2.encode(w.table, w.index, 0, false, false, this.l2.extended ? { alloc: 0, zero: 0 } : undefined);
+      await this.writeL2Entries(w.offset, w.table, w.index, 1);
+      await this.releaseOld([e]);
+    }
+    await this.afterWrite();
   }
 
   // ---- compressed writes ----------------------------------------------------------
