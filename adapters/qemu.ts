@@ -40,8 +40,8 @@ interface RunResult {
   stderr: string;
 }
 
-/** Operations this dialect offers for both formats (snapshot/amend/rebase/commit have no Adapter method yet). */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
+/** Operations this dialect offers (snapshot and amend have no Adapter method yet). */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit'] as const;
 const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
@@ -223,6 +223,23 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (req.preallocation) args.push(`--preallocation=${req.preallocation}`);
       // `--` so that a negative size ("-1M") is not taken for an option
       args.push('--', image.filename, req.size);
+      await img(args, image.filename);
+    },
+
+    async rebase(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void> {
+      const args = ['rebase', '-q', ...fmtArgs('-f', image)];
+      if (req.unsafe) args.push('-u');
+      args.push('-b', req.backingFile);
+      if (req.backingFormat) args.push('-F', req.backingFormat);
+      args.push(image.filename);
+      await img(args, image.filename);
+    },
+
+    async commit(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void> {
+      const args = ['commit', '-q', ...fmtArgs('-f', image)];
+      if (req.keep) args.push('-d');
+      if (req.base) args.push('-b', req.base);
+      args.push(image.filename);
       await img(args, image.filename);
     },
 

@@ -12,9 +12,12 @@ import { convertImage } from '../reference/tools/convert.js';
 import { compareImages } from '../reference/tools/compare.js';
 import { guestSha256, ioOnImage } from '../reference/tools/io.js';
 import { resizeImage } from '../reference/tools/resize.js';
+import { rebaseImage } from '../reference/tools/rebase.js';
+import { commitImage } from '../reference/tools/commit.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
 const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
+const QCOW2_ONLY: Operation[] = ['rebase', 'commit'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -34,7 +37,7 @@ export function createReferenceAdapter(): Adapter {
     capabilities: {
       formats: {
         raw: OPS.filter((o) => o !== 'repair'),
-        qcow2: OPS,
+        qcow2: [...OPS, ...QCOW2_ONLY],
         // (one line per format, above this comment)
       },
       protocols: ['file'],
@@ -65,6 +68,8 @@ export function createReferenceAdapter(): Adapter {
     compare: (a, b) => guard(() => compareImages(a, b)),
     io: (image, commands) => guard(() => ioOnImage(image, commands)),
     guestSha256: (image) => guard(() => guestSha256(image)),
+    rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
+    commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
     }),
