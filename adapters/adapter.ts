@@ -116,6 +116,8 @@ export interface Adapter {
   resize?(image: ImageRef, req: { size: string; shrink?: boolean; preallocation?: string }): Promise<void>;
   /** qemu-img rebase [-u] -b BACKING [-F FMT] FILE (backingFile "" removes it). Needs capability 'rebase'. */
   rebase?(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void>;
+  /** qemu-img amend -o OPTIONS FILE. Needs capability 'amend'. */
+  amend?(image: ImageRef, req: { options: string }): Promise<void>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
   /** release anything the adapter holds (nothing for CLI-based ones) */

@@ -40,8 +40,8 @@ interface RunResult {
   stderr: string;
 }
 
-/** Operations this dialect offers (snapshot and amend have no Adapter method yet). */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit'] as const;
+/** Operations this dialect offers (snapshot has no Adapter method yet). */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend'] as const;
 const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
@@ -233,6 +233,10 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (req.backingFormat) args.push('-F', req.backingFormat);
       args.push(image.filename);
       await img(args, image.filename);
+    },
+
+    async amend(image: ImageRef, req: { options: string }): Promise<void> {
+      await img(['amend', ...fmtArgs('-f', image), '-o', req.options, image.filename], image.filename);
     },
 
     async commit(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void> {

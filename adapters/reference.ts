@@ -14,10 +14,11 @@ import { guestSha256, ioOnImage } from '../reference/tools/io.js';
 import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
+import { amendImage } from '../reference/tools/amend.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
 const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
-const QCOW2_ONLY: Operation[] = ['rebase', 'commit'];
+const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -70,6 +71,7 @@ export function createReferenceAdapter(): Adapter {
     guestSha256: (image) => guard(() => guestSha256(image)),
     rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
     commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),
+    amend: (image, req) => guard(() => amendImage({ filename: image.filename, format: image.format, options: req.options })),
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
     }),

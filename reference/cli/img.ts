@@ -16,6 +16,7 @@ import { compareImages } from '../tools/compare.js';
 import { resizeImage } from '../tools/resize.js';
 import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
+import { amendImage } from '../tools/amend.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
@@ -159,6 +160,16 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p, out) {
       await commitImage({ filename: one(p), format: last(p, 'f'), base: last(p, 'b'), keep: has(p, 'd') });
       if (!has(p, 'q')) out('Image committed.');
+      return 0;
+    },
+  },
+  amend: {
+    withValue: ['f', 'o', 't', 'object'],
+    flags: ['q', 'p', 'h', 'image-opts', 'force'],
+    async run(p) {
+      const options = joinOpts(p);
+      if (!options) throw new UsageError('Must specify options (-o)');
+      await amendImage({ filename: one(p), format: last(p, 'f'), options });
       return 0;
     },
   },

@@ -12,11 +12,11 @@ import { FileNode } from '../../protocols/file.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
-  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
+  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
   type HeaderExtension, type Qcow2Header,
 } from './layout.js';
 import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
-import { Refcounts } from './refcount.js';
+import { Refcounts, refcountMetadata } from './refcount.js';
 import { compressCluster, decompressCluster } from './compress.js';
 
 export interface Qcow2OpenOptions {
@@ -872,24 +872,127 @@ export class Qcow2Image implements ImageNode {
    * cluster as QEMU's qcow2_update_header lays it out; other extensions stay.
    */
   async changeBackingFile(name: string | undefined, format: string | undefined): Promise<void> {
+    this.backingFile = name || undefined;
+    this.backingFormat = name ? format : undefined;
+    await this.rewriteHeader();
+  }
+
+  /** Write the whole first cluster from the in-memory header, as qcow2_update_header does. */
+  async rewriteHeader(): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: image opened read-only`);
     const cs = this.clusterSize;
     const regenerated = new Set([EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE]);
     const extra = this.extensions.filter((e) => !regenerated.has(e.type));
     const { tail, backingFileOffset, backingFileSize } = buildHeaderTail({
       version: this.header.version, clusterSize: cs, headerLength: this.header.headerLength,
-      backingFile: name || undefined, backingFormat: name ? format : undefined, dataFile: this.dataFileName, extra,
+      backingFile: this.backingFile, backingFormat: this.backingFile ? this.backingFormat : undefined, dataFile: this.dataFileName, extra,
     });
     this.header.backingFileOffset = backingFileOffset;
     this.header.backingFileSize = backingFileSize;
-    const cluster0 = Buffer.alloc(Math.max(this.header.headerLength, 72) + tail.length);
+    const cluster0 = Buffer.alloc(cs);
     serializeHeader(this.header, cluster0);
     tail.copy(cluster0, this.header.headerLength);
-    // clear the rest of the old header area, then write the new one
-    await this.file.write(0, Buffer.concat([cluster0, Buffer.alloc(cs - cluster0.length)]));
-    this.backingFile = name || undefined;
-    this.backingFormat = name ? format : undefined;
-    this.extensions = parseExtensions(await this.file.read(0, cs), this.header.headerLength, backingFileOffset || cs);
+    await this.file.write(0, cluster0);
+    this.extensions = parseExtensions(cluster0, this.header.headerLength, backingFileOffset || cs);
+  }
+
+  /**
+   * qemu-img amend -o compat=: 0.10 -> 1.1 rewrites the header as version 3;
+   * 1.1 -> 0.10 first turns zero clusters into what version 2 can say
+   * (unallocated without a backing file, else real zeroes) and refuses
+   * what version 2 cannot hold at all.
+   */
+  async setVersion(version: 2 | 3): Promise<void> {
+    const h = this.header;
+    if (version === h.version) return;
+    if (version === 3) {
+      Object.assign(h, { version: 3, headerLength: V3_HEADER_LENGTH, incompatibleFeatures: 0, compatibleFeatures: 0, autoclearFeatures: 0, refcountOrder: 4, compressionType: 0 });
+      await this.rewriteHeader();
+      return;
+    }
+    const refuse = (what: string, option: string) => {
+      throw new BlockError('option-conflict', `compat=0.10: cannot downgrade an image that uses ${what}`, { option });
+    };
+    if (h.refcountOrder !== 4) refuse(`refcount_bits=${2 ** h.refcountOrder} (version 2 has 16-bit refcounts only)`, 'refcount_bits');
+    if (this.l2.extended) refuse('extended L2 entries', 'extended_l2');
+    if (h.compressionType !== 0) refuse('zstd compression', 'compression_type');
+    if (this.hasDataFile) refuse('an external data file', 'data_file');
+    await this.expandZeroClusters();
+    await this.writeBack();
+    Object.assign(h, { version: 2, headerLength: V2_HEADER_LENGTH, incompatibleFeatures: 0, compatibleFeatures: 0, autoclearFeatures: 0, compressionType: 0 });
+    this.markedDirty = false;
+    await this.rewriteHeader();
+  }
+
+  private async expandZeroClusters(): Promise<void> {
+    const cs = this.clusterSize;
+    for (let cl = 0; cl < Math.ceil(this.size() / cs); cl++) {
+      const { table, index } = await this.lookup(cl);
+      if (!table) continue;
+      const e = this.l2.decode(table, index);
+      if (e.kind === 'zero-alloc') {
+        await this.data.write(e.host, Buffer.alloc(cs));
+        this.l2.encode(table, index, e.host, e.copied, false);
+        await this.writeL2Entries(this.l1[Math.floor(cl / this.l2.entries)], table, index, 1);
+      } else if (e.kind === 'zero-plain') {
+        this.l2.encode(table, index, 0, false, false);
+        await this.writeL2Entries(this.l1[Math.floor(cl / this.l2.entries)], table, index, 1);
+        // With a backing file, "unallocated" would show the backing data: write real zeroes.
+        if (this.backing) await this.writeWithinL2(cl * cs, Buffer.alloc(Math.min(cs, this.size() - cl * cs)));
+      }
+    }
+    await this.afterWrite();
+  }
+
+  /** amend -o lazy_refcounts=on|off (version 3 only). */
+  async setLazyRefcounts(on: boolean): Promise<void> {
+    if (on === this.lazyRefcounts) return;
+    await this.writeBack();
+    if (this.dirty) await this.setIncompatBit(INCOMPAT_DIRTY, false);
+    this.markedDirty = false;
+    this.header.compatibleFeatures = on ? this.header.compatibleFeatures | COMPAT_LAZY_REFCOUNTS : this.header.compatibleFeatures & ~COMPAT_LAZY_REFCOUNTS;
+    await this.rewriteHeader();
+  }
+
+  /**
+   * amend -o refcount_bits=: a new refcount table and blocks of the new width,
+   * placed at the end of the file and counting every cluster as before (and
+   * themselves); the old structures are then free space.
+   */
+  async setRefcountOrder(order: number): Promise<void> {
+    if (order === this.header.refcountOrder) return;
+    await this.writeBack();
+    const cs = this.clusterSize;
+    const fileClusters = Math.ceil(this.file.size() / cs);
+    const counts: number[] = [];
+    for (let i = 0; i < fileClusters; i++) counts.push(await this.refcounts.get(i));
+    const maxNew = order === 6 ? Number.MAX_SAFE_INTEGER : 2 ** (2 ** order) - 1;
+    const over = counts.findIndex((c) => c > maxNew);
+    if (over >= 0) throw new BlockError('invalid-option', `refcount_bits=${2 ** order}: cluster ${over} has refcount ${counts[over]}, beyond what ${2 ** order} bits hold`, { option: 'refcount_bits' });
+    // the old table and blocks are no longer counted
+    for (let i = 0; i < Math.ceil((this.refcounts.table.length * 8) / cs); i++) counts[this.refcounts.tableOffset / cs + i] = 0;
+    for (const b of this.refcounts.table) if (b) counts[b / cs] = 0;
+    const meta = refcountMetadata(fileClusters, cs, order, false);
+    const start = fileClusters;
+    const blocksAt = start;
+    const tableAt = start + meta.blocks;
+    const fresh = new Refcounts(this.file, { clusterBits: this.clusterBits, refcountOrder: order }, tableAt * cs, new Array((meta.table * cs) / 8).fill(0));
+    for (let b = 0; b < meta.blocks; b++) {
+      fresh.table[b] = (blocksAt + b) * cs;
+      await this.file.write((blocksAt + b) * cs, Buffer.alloc(cs));
+    }
+    for (let i = 0; i < meta.blocks + meta.table; i++) counts[start + i] = 1;
+    for (let i = 0; i < counts.length; i++) if (counts[i]) await fresh.increment(i * cs, 1).then(async () => { for (let k = 1; k < counts[i]; k++) await fresh.increment(i * cs, 1); });
+    await fresh.flush();
+    const raw = Buffer.alloc(meta.table * cs);
+    fresh.table.forEach((v, i) => raw.writeBigUInt64BE(BigInt(v), i * 8));
+    await this.file.write(tableAt * cs, raw);
+    this.header.refcountOrder = order;
+    this.header.refcountTableOffset = tableAt * cs;
+    this.header.refcountTableClusters = meta.table;
+    fresh.onTableMoved = this.refcounts.onTableMoved;
+    this.refcounts = fresh;
+    await this.rewriteHeader();
   }
 
   /** qcow2_make_empty: every cluster unallocated again (after a commit), so reads fall through to the backing file. */
