@@ -60,7 +60,13 @@ export type IoCommand =
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
   /** read and verify every byte equals pattern (qemu-io read -P); pattern -1 only reads */
-  | { op: 'read'; offset: number; length: number; pattern: number };
+  | { op: 'read'; offset: number; length: number; pattern: number }
+  /**
+   * The writer dies here without closing the image (qemu-io's abort). A command
+   * list containing it runs with cache=writethrough: every request's metadata
+   * reaches the file except what lazy_refcounts defers, as after a host crash.
+   */
+  | { op: 'crash' };
 
 export interface ConvertRequest {
   source: ImageRef;

@@ -75,7 +75,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
    * relative name inside -o text (data_file=, backing_file=) means the same thing at
    * create time as qemu gives it when it later opens the image.
    */
-  async function run(bin: string, args: string[], near?: string): Promise<RunResult> {
+  async function run(bin: string, args: string[], near?: string, abortExpected = false): Promise<RunResult> {
     let r;
     try {
       r = await execa(bin, args, {
@@ -90,6 +90,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       throw new ImplError(`${bin}: ${(err as Error).message}`, 127, name);
     }
     if (r.timedOut) throw new ImplError(`${bin} ${args.join(' ')}: timed out after ${timeout} ms`, 124, name);
+    if (abortExpected && r.signal === 'SIGABRT') return { exitCode: 134, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
     if (r.failed && r.exitCode === undefined) {
       // spawn failure (binary missing) or killed by a signal
       throw new ImplError(`${bin}: ${r.shortMessage ?? 'could not run'}`, 127, name);
@@ -127,7 +128,9 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       case 'discard':
         return `discard ${c.offset} ${c.length}`;
       case 'read':
-        return `read -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
+        return c.pattern < 0 ? `read ${c.offset} ${c.length}` : `read -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
+      case 'crash':
+        return 'abort';
     }
   }
 
@@ -206,12 +209,17 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (commands.length === 0) return;
       // A list of reads only opens read-only, as a reader would (and works on images marked corrupt).
       const args = commands.every((c) => c.op === 'read') ? ['-r'] : [];
+      // A writer that will crash runs writethrough, so what it wrote before dying is on disk.
+      const crash = commands.some((c) => c.op === 'crash');
+      if (crash) args.push('-t', 'writethrough');
       args.push(...fmtArgs('-f', image));
       for (const c of commands) args.push('-c', ioArgs(c));
       args.push(image.filename);
-      const r = await run(qemuIo, args, image.filename);
+      const r = await run(qemuIo, args, image.filename, crash);
       const out = `${r.stdout}\n${r.stderr}`;
-      if (r.exitCode !== 0 || IO_FAILURE.test(out)) {
+      // qemu-io's abort ends it with SIGABRT (reported as 134): that is the crash asked for.
+      const died = crash && r.exitCode === 134;
+      if ((r.exitCode !== 0 && !died) || IO_FAILURE.test(out)) {
         const lines = out.split('\n').filter((l) => IO_FAILURE.test(l)).map((l) => l.trim());
         throw new ImplError(lines.join('\n') || r.stderr.trim() || `exit status ${r.exitCode}`, r.exitCode || 1, name);
       }

@@ -86,6 +86,8 @@ export interface ImageNode extends BlockNode {
   formatSpecific?(): { type: string; data: Record<string, unknown> } | undefined;
   /** qemu-img resize (size in bytes, a multiple of 512); absent means the format cannot be resized */
   resize?(size: number, opts: { shrink?: boolean; preallocation?: 'off' | 'metadata' | 'falloc' | 'full' }): Promise<void>;
+  /** Die without closing (a crashed writer): release the file, write back nothing more. */
+  abandon?(): Promise<void>;
   /** qemu-img check for this format; absent means qemu-img exits 63 ("does not support checks") */
   check?(opts: { repair?: 'leaks' | 'all'; log?: (line: string) => void }): Promise<import('../adapters/adapter.js').CheckResult>;
 }

@@ -10,7 +10,7 @@ import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { parseSize } from '../options/qemuopts.js';
 import { runIo, type IoCommand } from '../tools/io.js';
-import type { BlockNode } from '../node.js';
+import { asImage, type BlockNode } from '../node.js';
 import { has, last, parseArgs, UsageError } from './args.js';
 
 const PROG = 'qbc io';
@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   let node;
   try {
-    node = await openImage(filename, { format: last(parsed, 'f'), readOnly: has(parsed, 'r') });
+    const cache = last(parsed, 't');
+    node = await openImage(filename, { format: last(parsed, 'f'), readOnly: has(parsed, 'r'), writethrough: cache === 'writethrough' || cache === 'directsync' });
   } catch (e) {
     process.stderr.write(`${PROG}: can't open device ${filename}: ${(e as Error).message}\n`);
     return 1;
@@ -56,10 +57,16 @@ async function execute(node: BlockNode, text: string): Promise<void> {
     process.stdout.write(`${(e as Error).message}\n`);
     return;
   }
+  if (cmd.op === 'crash') {
+    // qemu-io's abort: die on the spot, leaving the image as a crash would.
+    await asImage(node).abandon?.();
+    process.exit(134);
+  }
   try {
     await runIo(node, cmd);
     if (cmd.quiet) return;
     const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    if (!('length' in cmd)) return;
     const verb = cmd.op === 'read' ? 'read' : cmd.op === 'discard' ? 'discard' : 'wrote';
     process.stdout.write(`${verb} ${cmd.length}/${cmd.length} bytes at offset ${cmd.offset}\n${cmd.length} bytes, 1 ops; ${secs.toFixed(4)} sec\n`);
   } catch (e) {
@@ -73,6 +80,7 @@ async function execute(node: BlockNode, text: string): Promise<void> {
 function parseCommand(text: string): IoCommand & { quiet?: boolean } {
   const words = text.trim().split(/\s+/);
   const name = words.shift();
+  if (name === 'abort' && words.length === 0) return { op: 'crash' };
   let pattern: number | undefined;
   let zero = false;
   let unmap = false;

@@ -8,6 +8,8 @@ export interface OpenContext {
   readOnly: boolean;
   /** opening for qemu-img check: corrupt images must still open */
   forCheck?: boolean;
+  /** cache=writethrough: each request's metadata reaches the file before the request completes */
+  writethrough?: boolean;
 }
 
 export interface FormatDriver {

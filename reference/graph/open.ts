@@ -16,6 +16,7 @@ export interface OpenImageOptions {
   /** open without the backing chain (qemu-img's -u / info without chain needs) */
   noBacking?: boolean;
   forCheck?: boolean;
+  writethrough?: boolean;
 }
 
 export function driverFor(name: string) {
@@ -35,7 +36,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   let node: BlockNode;
   try {
     const format = opts.format ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck });
+    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck, writethrough: opts.writethrough });
   } catch (e) {
     await file.close();
     throw e;

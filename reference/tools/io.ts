@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
+import { asImage } from '../node.js';
 import type { BlockNode } from '../node.js';
 import type { IoCommand } from '../../adapters/adapter.js';
 
@@ -9,6 +10,7 @@ export type { IoCommand };
 
 export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   switch (c.op) {
+    case 'crash': throw new Error('crash is handled by the caller: it ends the writer');
     case 'write': return node.write(c.offset, Buffer.alloc(c.length, c.pattern));
     case 'zero': return node.writeZeroes(c.offset, c.length, { unmap: c.unmap });
     case 'discard': return node.discard(c.offset, c.length);
@@ -26,11 +28,20 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
 
 export async function ioOnImage(image: { filename: string; format?: string }, commands: IoCommand[]): Promise<void> {
   const writes = commands.some((c) => c.op !== 'read');
-  const node = await openImage(image.filename, { format: image.format, readOnly: !writes });
+  const crashes = commands.some((c) => c.op === 'crash');
+  const node = await openImage(image.filename, { format: image.format, readOnly: !writes, writethrough: crashes });
+  let crashed = false;
   try {
-    for (const c of commands) await runIo(node, c);
+    for (const c of commands) {
+      if (c.op === 'crash') {
+        crashed = true;
+        await asImage(node).abandon?.();
+        return;
+      }
+      await runIo(node, c);
+    }
   } finally {
-    await node.close();
+    if (!crashed) await node.close();
   }
 }
 

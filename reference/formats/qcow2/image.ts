@@ -62,6 +62,13 @@ export class Qcow2Image implements ImageNode {
    */
   metadataPreallocated = false;
 
+  /**
+   * cache=writethrough: metadata is written back after every request. With
+   * lazy_refcounts the refcounts still wait for a clean close, which is what
+   * leaves a crashed image dirty.
+   */
+  writethrough = false;
+
   private constructor(readonly file: BlockNode, h: Qcow2Header, exts: HeaderExtension[], l1: number[], rc: Refcounts, opts: Qcow2OpenOptions) {
     this.filename = file.filename;
     this.readOnly = opts.readOnly;
@@ -765,6 +772,10 @@ export class Qcow2Image implements ImageNode {
       this.zeroFreed = false;
     }
     this.refcounts.freed = [];
+    if (this.writethrough) {
+      for (const off of [...this.l2Dirty.keys()]) await this.writeBackL2(off);
+      if (!this.lazyRefcounts) await this.refcounts.flush();
+    }
   }
 
   // ---- resize ------------------------------------------------------------------------
@@ -1123,6 +1134,13 @@ export class Qcow2Image implements ImageNode {
     // unallocated subcluster of an allocated cluster still shows its host offset.
     const hostOffset = this.l2.extended && e.host ? e.host + inCl : undefined;
     return { offset: g, length, data: false, zero: true, present: false, depth: 0, hostOffset };
+  }
+
+  /** A crashed writer: the file is released with whatever reached it, the dirty bit stays. */
+  async abandon(): Promise<void> {
+    await this.backing?.close();
+    if (this.data !== this.file) await this.data.close();
+    await this.file.close();
   }
 
   async flush(): Promise<void> {

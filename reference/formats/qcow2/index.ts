@@ -11,6 +11,7 @@ export const qcow2Driver: FormatDriver = {
   create: (file, options) => createQcow2(file, options as unknown as Qcow2CreateParams),
   async open(file, ctx) {
     const img = await Qcow2Image.open(file, { readOnly: ctx.readOnly, forCheck: ctx.forCheck });
+    img.writethrough = !!ctx.writethrough;
     img.check = (opts) => checkQcow2(img, opts);
     // A dirty image (lazy_refcounts, not closed cleanly) gets its refcounts
     // rebuilt before the first write, exactly as QEMU does on a read-write open.
