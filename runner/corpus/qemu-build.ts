@@ -56,6 +56,8 @@ export function qemuIoCommands(io: IoCommand[]): string[] {
         return `discard ${c.offset} ${c.length}`;
       case 'read':
         return `read -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
+      case 'crash':
+        return 'abort';
     }
   });
 }
