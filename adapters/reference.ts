@@ -39,6 +39,7 @@ export function createReferenceAdapter(): Adapter {
       formats: {
         raw: OPS.filter((o) => o !== 'repair'),
         qcow2: [...OPS, ...QCOW2_ONLY],
+        vdi: OPS.filter((o) => !['repair', 'measure', 'resize'].includes(o)), parallels: OPS.filter((o) => !['measure', 'resize'].includes(o)),
         // (one line per format, above this comment)
       },
       protocols: ['file'],

@@ -230,6 +230,8 @@ const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
     always: ['cluster_size', 'extended_l2', 'compression_type', 'size', 'lazy_refcounts', 'refcount_bits'],
   },
   raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
+  vdi: { order: ['size', 'static', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'static'] },
+  parallels: { order: ['size', 'cluster_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'cluster_size'] },
 };
 
 function describeOptions(format: string, opts: Record<string, unknown>, given: Set<string>): string {
@@ -281,6 +283,7 @@ function humanCheck(r: Record<string, number | string>): string {
   if (r.leaks) lines.push(`\n${r.leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.`);
   if (!r.corruptions && !r.leaks) lines.push('No errors were found on the image.');
   const total = (r['total-clusters'] as number) ?? 0;
+  if (!total) return lines.join('\n'); // formats without cluster statistics print none
   const pct = (n: number) => (total ? ((100 * n) / total).toFixed(2) : '0.00');
   lines.push(`${r['allocated-clusters'] ?? 0}/${total} = ${pct((r['allocated-clusters'] as number) ?? 0)}% allocated, ${pct((r['fragmented-clusters'] as number) ?? 0)}% fragmented, ${pct((r['compressed-clusters'] as number) ?? 0)}% compressed clusters`);
   if (r['image-end-offset']) lines.push(`Image end offset: ${r['image-end-offset']}`);

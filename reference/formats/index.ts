@@ -2,10 +2,14 @@
 import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw.js';
+import { vdiDriver } from './vdi.js';
+import { parallelsDriver } from './parallels.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
   ['qcow2', qcow2Driver],
+  ['vdi', vdiDriver],
+  ['parallels', parallelsDriver],
   // (one line per driver, above this comment)
 ]);
 

@@ -8,6 +8,8 @@ import type { FormatDriver } from './driver.js';
 
 export class RawImage implements BlockNode {
   readonly driver = 'raw';
+  /** qemu-img info shows dirty-flag false for raw */
+  readonly dirty = false;
   constructor(readonly file: ProtocolNode) {}
   get filename(): string { return this.file.filename; }
   get readOnly(): boolean { return this.file.readOnly; }

@@ -41,6 +41,7 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
     info['full-backing-filename'] = resolveBacking(filename, img.backingFile);
     info['backing-filename'] = img.backingFile;
   }
-  info['dirty-flag'] = img.dirty ?? false;
+  // qemu-img shows dirty-flag only for formats that report block-driver info (raw, qcow2, vdi; not parallels)
+  if (img.dirty !== undefined) info['dirty-flag'] = img.dirty;
   return info;
 }

@@ -1,0 +1,70 @@
+@format:parallels @op:create
+Feature: creating Parallels images
+  The manual lists parallels among the read-only formats; QEMU 7.2 creates and writes
+  it. A parallels image is a 64-byte header, a BAT with one entry per cluster, and the
+  clusters. cluster_size is rounded up to a multiple of 512 bytes.
+
+  @spec:parallels
+  Scenario Outline: a <size> parallels image has that virtual size
+    When a <size> parallels image is created
+    Then creation succeeds
+    And the image info reports a virtual size of <size>
+    And the whole disk reads back as zeroes
+    And the check reports no corruption
+    And the oracle finds the image consistent
+    And the oracle reports the same map
+
+    Examples:
+      | size  |
+      | 0     |
+      | 1 MiB |
+      | 5 MiB |
+      | 1 GiB |
+
+  @spec:parallels.cluster_size
+  Scenario Outline: cluster_size=<value> is accepted
+    When a 64 MiB parallels image is created with "cluster_size=<value>"
+    Then creation succeeds
+    And the check reports no corruption
+    And the whole disk reads back as zeroes
+    And the oracle reads the same guest bytes
+
+    Examples:
+      | value |
+      | 256   |
+      | 512   |
+      | 1000  |
+      | 3000  |
+      | 4k    |
+      | 64k   |
+      | 1M    |
+      | 8M    |
+
+  @spec:parallels.cluster_size
+  Scenario Outline: cluster_size=<value> is refused
+    When a 64 MiB parallels image is created with "cluster_size=<value>"
+    Then creation fails naming "<name>"
+    And no image file is left behind
+
+    Examples:
+      | value | name         |
+      | 0     | cluster_size |
+      | 4G    | cluster_size |
+      | abc   | cluster_size |
+
+  @spec:parallels.cluster_size
+  Scenario: a disk of 2^32 clusters is refused
+    When a 2 TiB parallels image is created with "cluster_size=512"
+    Then creation fails naming "size"
+
+  @spec:parallels.preallocation
+  Scenario Outline: preallocation=<value> is accepted
+    When a 16 MiB parallels image is created with "preallocation=<value>"
+    Then creation succeeds
+    And the whole disk reads back as zeroes
+
+    Examples:
+      | value  |
+      | off    |
+      | falloc |
+      | full   |
