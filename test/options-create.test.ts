@@ -246,7 +246,7 @@ test('largest qcow2 size: 2^22 L2 tables of cluster_size/8 (or /16 with extended
 });
 
 test('listCreateOptions and the -o help text come from the schema', () => {
-  assert.deepEqual(createFormats().sort(), ['qcow2', 'raw']);
+  for (const f of ['qcow2', 'raw']) assert.ok(createFormats().includes(f), `${f} has a create schema`);
   const raw = listCreateOptions('raw');
   assert.deepEqual(
     raw.map((o) => o.name),

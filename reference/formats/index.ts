@@ -2,6 +2,8 @@
 import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw.js';
+import { qedDriver } from './qed/index.js';
+import { qcowDriver } from './qcow/index.js';
 import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
 
@@ -10,6 +12,8 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['qcow2', qcow2Driver],
   ['vdi', vdiDriver],
   ['parallels', parallelsDriver],
+  ['qed', qedDriver],
+  ['qcow', qcowDriver],
   // (one line per driver, above this comment)
 ]);
 
