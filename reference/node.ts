@@ -95,3 +95,16 @@ export interface ImageNode extends BlockNode {
 export function asImage(node: BlockNode): ImageNode {
   return node as ImageNode;
 }
+
+/**
+ * Zeroes by writing them, for formats with no way to mark a range zero (vdi,
+ * parallels, qcow v1): what QEMU's generic fallback does. Writes in 1 MiB
+ * pieces so memory stays bounded whatever the length.
+ */
+export async function writeZeroesByWriting(node: BlockNode, offset: number, length: number): Promise<void> {
+  checkRange(node, offset, length);
+  const chunk = Buffer.alloc(Math.min(length, 1 << 20));
+  for (let pos = 0; pos < length; pos += chunk.length) {
+    await node.write(offset + pos, chunk.subarray(0, Math.min(chunk.length, length - pos)));
+  }
+}

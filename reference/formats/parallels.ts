@@ -18,7 +18,7 @@
  * zeroes), otherwise the host position in sectors (old magic) or clusters (Ext magic).
  * A new cluster is appended at the end of the data and zero filled.
  */
-import { checkRange, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
+import { writeZeroesByWriting, checkRange, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
 import { BlockError, malformed } from '../errors.js';
 import type { CheckResult } from '../../adapters/adapter.js';
 import type { FormatDriver } from './driver.js';
@@ -170,11 +170,7 @@ export class ParallelsImage implements ImageNode {
 
   /** No zero flag in the BAT: zeroes are written (allocating), as QEMU's fallback does. */
   async writeZeroes(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length);
-    const chunk = Buffer.alloc(Math.min(length, 1 << 20));
-    for (let pos = 0; pos < length; pos += chunk.length) {
-      await this.write(offset + pos, chunk.subarray(0, Math.min(chunk.length, length - pos)));
-    }
+    return writeZeroesByWriting(this, offset, length);
   }
 
   /** QEMU 7.2's parallels driver has no discard; the hint is ignored. */

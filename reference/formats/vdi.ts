@@ -26,7 +26,7 @@
  * last allocated one and written whole (zero padding around the guest data).
  */
 import { randomBytes } from 'node:crypto';
-import { checkRange, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
+import { writeZeroesByWriting, checkRange, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
 import { BlockError, malformed } from '../errors.js';
 import type { CheckResult } from '../../adapters/adapter.js';
 import type { FormatDriver } from './driver.js';
@@ -201,11 +201,7 @@ export class VdiImage implements ImageNode {
 
   /** VDI has no zero flag: zeroes are written (allocating), as QEMU's generic fallback does. */
   async writeZeroes(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length);
-    const chunk = Buffer.alloc(Math.min(length, BLOCK_SIZE));
-    for (let pos = 0; pos < length; pos += chunk.length) {
-      await this.write(offset + pos, chunk.subarray(0, Math.min(chunk.length, length - pos)));
-    }
+    return writeZeroesByWriting(this, offset, length);
   }
 
   /** QEMU 7.2's vdi has no discard: the request is a hint it ignores, and so do we. */

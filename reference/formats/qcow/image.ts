@@ -9,7 +9,7 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { BlockError } from '../../errors.js';
-import { checkRange, type BlockNode, type BlockStatus, type ImageNode, type ProtocolNode } from '../../node.js';
+import { writeZeroesByWriting, checkRange, type BlockNode, type BlockStatus, type ImageNode, type ProtocolNode } from '../../node.js';
 import { backingStatus, readBacking } from '../backing-read.js';
 import { COMPRESSED, decodeHeader, HEADER_BYTES, type QcowHeader } from './header.js';
 
@@ -187,10 +187,8 @@ export class QcowImage implements ImageNode {
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
-    checkRange(this, offset, length);
-    // qcow has no zero clusters: QEMU writes zeroes, in bounded pieces here.
-    const step = 1 << 20;
-    for (let at = 0; at < length; at += step) await this.write(offset + at, Buffer.alloc(Math.min(step, length - at)));
+    // qcow has no zero clusters: QEMU writes zeroes.
+    return writeZeroesByWriting(this, offset, length);
   }
 
   /** qcow has no discard: QEMU succeeds and leaves the data as it is. */
