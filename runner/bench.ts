@@ -5,6 +5,9 @@
  * of N runs:
  *   convert qcow2 -> raw, convert raw -> qcow2, and 4 KiB random reads
  *   (the same offsets fed to qemu-io and qbc io on standard input).
+ * Areas add cases in runner/bench/<area>.ts (listed in runner/bench/index.ts);
+ * `--only AREA` runs one area's cases (comma-separated for several), building
+ * only their fixtures.
  * Prints wall times and the reference/qemu ratio; writes reports/bench.json.
  * Not a test: nothing fails on speed, the figures are for people.
  */
@@ -13,15 +16,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const QBC_IMG = path.join(root, 'bin', 'qbc-img');
-const QBC_IO = path.join(root, 'bin', 'qbc-io');
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-
-interface Case { name: string; qemu: () => Promise<void>; reference: () => Promise<void>; cleanup?: () => void }
+import { GiB, MiB, root, type BenchContext, type Case } from './bench/case.js';
+import { caseGroups } from './bench/index.js';
 
 async function timed(fn: () => Promise<void>, runs: number, cleanup?: () => void): Promise<number> {
   let best = Infinity;
@@ -48,43 +44,28 @@ async function fixture(dir: string, sizeBytes: number): Promise<{ qcow2: string;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const runs = Number(argv[argv.indexOf('--runs') + 1]) || 3;
-  const reads = Number(argv[argv.indexOf('--reads') + 1]) || 20000;
-  const size = (Number(argv[argv.indexOf('--size-gib') + 1]) || 1) * GiB;
+  const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const runs = Number(arg('--runs')) || 3;
+  const reads = Number(arg('--reads')) || 20000;
+  const size = (Number(arg('--size-gib')) || 1) * GiB;
+  const only = arg('--only');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-bench-'));
   try {
-    process.stdout.write(`qbc bench: ${size / GiB} GiB qcow2 image half filled with random data, best of ${runs}\n`);
+    process.stdout.write(`qbc bench: ${size / GiB} GiB images half filled with random data, best of ${runs}\n`);
     const { qcow2, raw } = await fixture(dir, size);
-    const out = path.join(dir, 'out');
-    const rm = () => fs.rmSync(out, { force: true });
-    const offsets = Array.from({ length: reads }, () => Math.floor(Math.random() * (size / 4096)) * 4096);
-    const script = offsets.map((o) => `read -q ${o} 4k`).join('\n') + '\n';
-    const cases: Case[] = [
-      {
-        name: 'convert qcow2 -> raw',
-        qemu: async () => { await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, out]); },
-        reference: async () => { await execa(QBC_IMG, ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, out]); },
-        cleanup: rm,
-      },
-      {
-        name: 'convert raw -> qcow2',
-        qemu: async () => { await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, out]); },
-        reference: async () => { await execa(QBC_IMG, ['convert', '-f', 'raw', '-O', 'qcow2', raw, out]); },
-        cleanup: rm,
-      },
-      {
-        name: `${reads} random 4 KiB reads`,
-        qemu: async () => { await execa('qemu-io', ['-r', '-f', 'qcow2', qcow2], { input: script }); },
-        reference: async () => { await execa(QBC_IO, ['-r', '-f', 'qcow2', qcow2], { input: script }); },
-      },
-    ];
-    const results: Array<{ name: string; qemuMs: number; referenceMs: number; ratio: number }> = [];
-    for (const c of cases) {
-      const qemuMs = await timed(c.qemu, runs, c.cleanup);
-      const referenceMs = await timed(c.reference, runs, c.cleanup);
-      const ratio = referenceMs / qemuMs;
-      results.push({ name: c.name, qemuMs, referenceMs, ratio });
-      process.stdout.write(`${c.name.padEnd(28)} qemu ${qemuMs.toFixed(0).padStart(6)} ms   reference ${referenceMs.toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}\n`);
+    const ctx: BenchContext = { dir, size, raw, qcow2, reads };
+    const results: Array<{ area: string; name: string; qemuMs: number; referenceMs: number; ratio: number }> = [];
+    for (const [area, group] of caseGroups) {
+      // a group is only built (its untimed fixtures made) when it is to run
+      if (only && !only.split(',').includes(area)) continue;
+      const cases: Case[] = await group(ctx);
+      for (const c of cases) {
+        const qemuMs = await timed(c.qemu, runs, c.cleanup);
+        const referenceMs = await timed(c.reference, runs, c.cleanup);
+        const ratio = referenceMs / qemuMs;
+        results.push({ area, name: c.name, qemuMs, referenceMs, ratio });
+        process.stdout.write(`${`${area}: ${c.name}`.padEnd(40)} qemu ${qemuMs.toFixed(0).padStart(6)} ms   reference ${referenceMs.toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}\n`);
+      }
     }
     const report = path.join(root, 'reports', 'bench.json');
     fs.mkdirSync(path.dirname(report), { recursive: true });

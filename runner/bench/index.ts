@@ -1,0 +1,8 @@
+/** Every group of benchmark cases, by area. One line per area; keep the order stable. */
+import type { CaseGroup } from './case.js';
+import { coreCases } from './core.js';
+
+export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
+  ['core', coreCases],
+  // (one line per area, above this comment)
+];
