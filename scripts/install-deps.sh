@@ -7,6 +7,11 @@ set -euo pipefail
 # qemu-utils: the oracle and the QEMU implementation; make, g++, python3: node-gyp builds
 # the reference's small native helper (native/hostfile.c) during npm install.
 DEB_PACKAGES=(qemu-utils make g++ python3)
+# qemu-block-extra: qemu's protocol modules (iscsi, ssh, gluster, curl) and dmg's bzip2.
+# Producers and second readers for fixtures and cross-checks: bximage (bochs), cloop-utils
+# (create_compressed_fs / extract_compressed_fs), dmg2img, bzip2, cryptsetup-bin (LUKS1),
+# dosfstools and mtools (virtual FAT checks).
+DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -15,6 +20,13 @@ declare -A COMMAND_OF=(
   [make]=make
   [g++]=g++
   [python3]=python3
+  [bximage]=bximage
+  [cloop-utils]=create_compressed_fs
+  [dmg2img]=dmg2img
+  [bzip2]=bzip2
+  [cryptsetup-bin]=cryptsetup
+  [dosfstools]=fsck.fat
+  [mtools]=mcopy
 )
 
 installed() {
