@@ -64,3 +64,36 @@ export async function scratchDir(repo: string, prefix: string): Promise<string> 
   await mkdir(base, { recursive: true });
   return mkdtemp(join(base, `${prefix}-`));
 }
+
+/** Masks are for headers and footers of small images; a bigger file is read whole no further. */
+const MASKED_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * sha256 of the file with the masks' ranges zeroed (ranges outside the file are
+ * ignored, so a mask never makes two different lengths equal). Only masks
+ * without `file` (or naming this file's base name) apply.
+ */
+export async function maskedSha256(file: string, masks: ReadonlyArray<{ offset?: number; length?: number; regex?: string; file?: string }>): Promise<string> {
+  const fh = await open(file, 'r');
+  let buf: Buffer;
+  try {
+    const { size } = await fh.stat();
+    if (size > MASKED_MAX_BYTES) throw new Error(`${file}: ${size} bytes is too big to compare with masks (limit ${MASKED_MAX_BYTES})`);
+    buf = Buffer.alloc(size);
+    await fh.read(buf, 0, size, 0);
+  } finally {
+    await fh.close();
+  }
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  for (const m of masks) {
+    if (m.file !== undefined && m.file !== base) continue;
+    if (m.regex !== undefined) {
+      const text = buf.toString('latin1');
+      for (const hit of text.matchAll(new RegExp(m.regex, 'g'))) buf.fill(0, hit.index!, hit.index! + hit[0].length);
+    } else {
+      const start = m.offset! < 0 ? buf.length + m.offset! : m.offset!;
+      if (start >= 0 && start < buf.length) buf.fill(0, start, Math.min(buf.length, start + m.length!));
+    }
+  }
+  return createHash('sha256').update(buf).digest('hex');
+}
