@@ -145,7 +145,7 @@ test('reference client against qemu-storage-daemon: several named exports; an un
     await ca.close();
     await cb.close();
   }
-  await assert.rejects(unix(sock, 'gamma'), (e: unknown) => e instanceof BlockError && e.code === 'not-found' && /gamma/.test(e.message));
+  await assert.rejects(unix(sock, 'gamma'), (e: unknown) => e instanceof BlockError && e.code === 'not-found' && /Requested export not available/.test(e.message) && /gamma/.test(e.message));
   await assert.rejects(unix(sock, 'beta', false), (e: unknown) => e instanceof BlockError && e.code === 'read-only');
 });
 

@@ -94,7 +94,8 @@ export class NbdClientNode implements ProtocolNode {
       s.once('connect', () => { clearTimeout(timer); resolve(s); });
       s.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new BlockError('io', `Failed to connect to '${where}': ${e.code === 'ECONNREFUSED' ? 'Connection refused' : e.message}`, { cause: e }));
+        const why = e.code === 'ECONNREFUSED' ? 'Connection refused' : e.code === 'ENOENT' ? 'No such file or directory' : e.message;
+        reject(new BlockError('io', `Failed to connect to '${opts.server.type === 'unix' ? opts.server.path : where}': ${why}`, { cause: e }));
       });
     });
     socket.setNoDelay(true);
@@ -241,7 +242,7 @@ export class NbdClientNode implements ProtocolNode {
     const text = data.toString('utf8').replace(/[^\x20-\x7e]/g, '?');
     const name = this.opts.export ?? '';
     if (type === REP.ERR_UNKNOWN) {
-      return new BlockError('not-found', `Requested export '${name}' not available on ${describeAddress(this.opts.server)}${text ? `: server reported: ${text}` : ''}`, { option: 'export', value: name });
+      return new BlockError('not-found', `Requested export not available${text ? `\nserver reported: ${text}` : ` (export '${name}')`}`, { option: 'export', value: name });
     }
     if (type === REP.ERR_TLS_REQD) return new BlockError('unsupported', `nbd server ${describeAddress(this.opts.server)} requires TLS, which the reference client does not speak`);
     return new BlockError('io', `${what} refused by ${describeAddress(this.opts.server)} (reply ${(type - REP_ERR) >>> 0})${text ? `: ${text}` : ''}`);
@@ -449,7 +450,8 @@ export class NbdClientNode implements ProtocolNode {
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     checkRange(this, offset, length);
     const base = this.contexts.get(CONTEXT_BASE_ALLOCATION);
-    const all: BlockStatus = { offset, length, data: true, zero: false, present: true, depth: 0 };
+    // the export is the guest disk byte for byte: qemu reports its offsets as valid
+    const all: BlockStatus = { offset, length, data: true, zero: false, present: true, depth: 0, hostOffset: offset };
     if (base === undefined || length === 0) return all;
     const n = Math.min(length, 0x80000000);
     const p = await this.request(CMD.BLOCK_STATUS, offset, n, { flags: CMD_FLAG_REQ_ONE });
@@ -466,6 +468,7 @@ export class NbdClientNode implements ProtocolNode {
       zero: (first.flags & STATE_ZERO) !== 0,
       present: depth ? depth.flags !== 0 : true,
       depth: 0,
+      hostOffset: offset,
     };
   }
 
