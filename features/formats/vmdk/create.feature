@@ -83,3 +83,18 @@ Feature: creating VMware (vmdk) images: option values and conflicts
   Scenario: a vmdk image without a size or backing file is refused
     When a vmdk image is created with "subformat=monolithicSparse" and no size
     Then creation fails naming "size"
+
+  @spec:vmdk.compat6 @spec:vmdk.hwversion @spec:vmdk.adapter_type @spec:vmdk.toolsversion
+  Scenario Outline: "<options>" is recorded in the descriptor as <line>
+    When a 1 MiB vmdk image is created with "<options>"
+    Then creation succeeds
+    And the vmdk descriptor has the line '<line>'
+
+    Examples:
+      | options                                     | line                              |
+      | compat6=on                                  | ddb.virtualHWVersion = "6"        |
+      | compat6=off                                 | ddb.virtualHWVersion = "4"        |
+      | hwversion=abc                               | ddb.virtualHWVersion = "abc"      |
+      | adapter_type=lsilogic                       | ddb.adapterType = "lsilogic"      |
+      | toolsversion=11333                          | ddb.toolsVersion = "11333"        |
+      | subformat=monolithicFlat,adapter_type=buslogic | ddb.adapterType = "buslogic"   |
