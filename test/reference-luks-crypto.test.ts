@@ -157,3 +157,23 @@ test('legacy AES of qcow2 (encrypt.format=aes): the reference decrypts what qemu
   assert.ok(data.subarray(4096).every((v) => v === 0x33), 'the written sectors decrypt to the pattern');
   assert.ok(data.subarray(0, 4096).every((v) => v === 0), 'the copied-on-write sectors decrypt to zeros');
 });
+
+test('secret objects: data=, file=, format=base64; errors never carry the passphrase', async () => {
+  const { parseSecretObject, lookupSecret } = await import('../reference/crypto/secret.js');
+  assert.equal(parseSecretObject(`secret,id=a,data=${PASS}`).value.toString(), PASS);
+  assert.equal(parseSecretObject(`secret,id=b,file=${keyFile}`).value.toString(), PASS);
+  assert.equal(parseSecretObject(`secret,id=c,data=${Buffer.from(PASS).toString('base64')},format=base64`).value.toString(), PASS);
+  assert.equal(parseSecretObject('secret,id=d,data=a,,b').value.toString(), 'a,b');
+  const secrets = new Map([['a', parseSecretObject(`secret,id=a,data=${PASS}`)]]);
+  assert.equal(lookupSecret(secrets, 'a').toString(), PASS);
+  const refusals: Array<() => unknown> = [
+    () => parseSecretObject(`secret,data=${PASS}`),
+    () => parseSecretObject(`secret,id=x,data=${PASS},file=${keyFile}`),
+    () => parseSecretObject(`secret,id=x,data=${PASS}!,format=base64`),
+    () => parseSecretObject(`secret,id=x,data=${PASS},format=hex`),
+    () => parseSecretObject(`secret,id=x,file=${join(dir, 'absent')}`),
+    () => lookupSecret(secrets, 'zz'),
+    () => lookupSecret(secrets, undefined),
+  ];
+  for (const f of refusals) assert.throws(f, (e: unknown) => e instanceof BlockError && !e.message.includes(PASS));
+});
