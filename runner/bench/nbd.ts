@@ -15,6 +15,9 @@ export const nbdCases: CaseGroup = async (ctx) => {
   // the first 256 MiB of the shared half-full fixture: half random, half zero
   await execa('dd', [`if=${ctx.raw}`, `of=${src}`, 'bs=1M', 'count=256', 'conv=sparse', 'status=none']);
   await execa('truncate', ['-s', String(256 * MiB), src]);
+  // the exports of src hold qemu's write lock on it, so writes are converted from a copy
+  const writeSrc = path.join(ctx.dir, 'nbd-write-src.raw');
+  await execa('cp', ['--sparse=always', src, writeSrc]);
   const exportOf = async (who: 'qemu' | 'reference', file: string, name: string) => {
     const socket = path.join(ctx.dir, `${name}.sock`);
     const h = who === 'qemu'
@@ -41,8 +44,8 @@ export const nbdCases: CaseGroup = async (ctx) => {
     },
     {
       name: 'write 256 MiB: server qbc nbd vs qemu-nbd',
-      qemu: async () => { await execa('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', src, qemuWrite]); },
-      reference: async () => { await execa('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', src, refWrite]); },
+      qemu: async () => { await execa('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', writeSrc, qemuWrite]); },
+      reference: async () => { await execa('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', writeSrc, refWrite]); },
     },
     {
       name: 'read 256 MiB from qemu-nbd: client qbc img vs qemu-img',
