@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { After, Then, When } from '@cucumber/cucumber';
 import type { Adapter, IoCommand, NbdExportHandle } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
+import { assertRefusalNaming, attempt, isTypedRefusal } from './support/errors.js';
 
 interface NbdState {
   handle: NbdExportHandle;
@@ -95,38 +96,27 @@ Then('the {word} reads {size} of pattern {pattern} at offset {size} through {str
 });
 
 When('the {word} tries to write {size} of pattern {pattern} at offset {size} through {string} as {format}', async function (this: QbcWorld, role: string, length: number, pattern: number, offset: number, form: string, format: string) {
-  this.lastError = null;
-  try {
-    const r = await ioThrough(this, role, form, format, [{ op: 'write', offset, length, pattern }]);
-    if (r) return r;
-  } catch (e) {
-    this.lastError = e;
-  }
-  return undefined;
+  let skipped: 'skipped' | void = undefined;
+  this.lastError = await attempt(async () => { skipped = await ioThrough(this, role, form, format, [{ op: 'write', offset, length, pattern }]); });
+  return skipped;
 });
 
 When('the {word} tries to open export {string} through {string} as {format}', async function (this: QbcWorld, role: string, name: string, form: string, format: string) {
   const client = who(this, role);
   const skip = lacks(this, client, 'nbd', role);
   if (skip) return skip;
-  this.lastError = null;
-  try {
-    await client!.info({ filename: filename(this, form, name), format });
-  } catch (e) {
-    this.lastError = e;
-  }
+  this.lastError = await attempt(() => client!.info({ filename: filename(this, form, name), format }));
   return undefined;
 });
 
 // qemu-io refuses to open a read-only export for writing ("Permission denied"); the reference refuses the write: both fail
 Then('the NBD access fails', function (this: QbcWorld) {
   if (this.lastError === null) throw new Error('the access succeeded; expected a failure');
+  if (!isTypedRefusal(this.lastError)) throw new Error(`the access crashed instead of refusing: ${(this.lastError as Error)?.stack ?? String(this.lastError)}`);
 });
 
 Then('the NBD access fails with a message containing {string}', function (this: QbcWorld, text: string) {
-  if (this.lastError === null) throw new Error(`the access succeeded; expected a failure mentioning "${text}"`);
-  const msg = (this.lastError as Error).message;
-  if (!msg.toLowerCase().includes(text.toLowerCase())) throw new Error(`the failure says "${msg}", not "${text}"`);
+  assertRefusalNaming('the NBD access', this.lastError, [text]);
 });
 
 Then('the {word} reports a virtual size of {size} through {string} as {format}', async function (this: QbcWorld, role: string, size: number, form: string, format: string) {

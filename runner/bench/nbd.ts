@@ -7,8 +7,8 @@
 import { execa } from 'execa';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { serveNbdWith } from '../../adapters/nbd-serve.js';
-import { MiB, QBC_IMG, root, type CaseGroup } from './case.js';
+import { loadAdapter } from '../../adapters/index.js';
+import { MiB, QBC_IMG, type CaseGroup } from './case.js';
 
 export const nbdCases: CaseGroup = async (ctx) => {
   const src = path.join(ctx.dir, 'nbd-src.raw');
@@ -18,11 +18,11 @@ export const nbdCases: CaseGroup = async (ctx) => {
   // the exports of src hold qemu's write lock on it, so writes are converted from a copy
   const writeSrc = path.join(ctx.dir, 'nbd-write-src.raw');
   await execa('cp', ['--sparse=always', src, writeSrc]);
+  // the servers are started exactly as the suite starts them: through each adapter's serveNbd
+  const servers = { qemu: await loadAdapter('qemu'), reference: await loadAdapter('reference') };
   const exportOf = async (who: 'qemu' | 'reference', file: string, name: string) => {
     const socket = path.join(ctx.dir, `${name}.sock`);
-    const h = who === 'qemu'
-      ? await serveNbdWith('qemu-nbd', [], { filename: file, format: 'raw' }, { socket, persistent: true, shared: 0 }, 'qemu')
-      : await serveNbdWith(process.execPath, [path.join(root, 'bin', 'qbc'), 'nbd'], { filename: file, format: 'raw' }, { socket, persistent: true, shared: 0 }, 'reference');
+    const h = await servers[who].serveNbd!({ filename: file, format: 'raw' }, { socket, persistent: true, shared: 0 });
     ctx.atExit(() => h.stop());
     return `nbd+unix:///?socket=${socket}`;
   };
