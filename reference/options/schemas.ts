@@ -38,6 +38,11 @@ export const annotationKeywords = [
   'x-default-when', // the default applies only when the options match this schema
   'x-conflicts', // rules between options, see create-options.ts
   'x-format', // format name of a create schema
+  'x-driver', // driver name of a blockdev schema
+  'x-kind', // blockdev: format or protocol
+  'x-missing', // blockdev: { option: qemu's message when the required option is missing }
+  'x-invalid', // blockdev: qemu's message when the option's value is refused
+  'x-reference', // blockdev: ignored (accepted, no effect on the bytes) or unsupported (the reference refuses it)
 ] as const;
 
 export type SchemaObject = Record<string, unknown>;
