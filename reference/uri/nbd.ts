@@ -168,7 +168,8 @@ export const nbdSyntax: FilenameSyntax = {
       out['server.type'] = 'inet';
       out['server.host'] = host;
       out['server.port'] = port === undefined ? String(NBD_DEFAULT_PORT) : String(port);
-    } else throw syntaxError('port may not be used without host', 'port');
+    }
+    // a port alone gives no address at all, as in 7.2 ("NBD server address missing" follows)
     return out;
   },
 };
