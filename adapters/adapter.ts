@@ -138,6 +138,12 @@ export interface ResolvedFilename {
   shown: 'all' | string[];
   /** where the options were read from, for reports */
   source: string;
+  /**
+   * 'protocol': `options` are those of the protocol node at the bottom of the file chain only
+   * (what a connection failure reveals), so "file.server.host" of a format-on-top request is
+   * "server.host" here.
+   */
+  node?: 'protocol';
 }
 
 export interface ResolveFilenameRequest {

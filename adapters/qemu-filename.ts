@@ -23,7 +23,8 @@ function address(text: string): Record<string, string> {
   // "/path" is a unix socket; "HOST:PORT" an inet address, the port after the last ':' (IPv6 hosts keep theirs)
   const colon = text.lastIndexOf(':');
   if (text.startsWith('/') || colon < 0) return { type: 'unix', path: text };
-  return { type: 'inet', host: text.slice(0, colon), port: text.slice(colon + 1) };
+  // qemu prints an IPv6 host bare ('::1:1'), qbc img in brackets ('[::1]:1')
+  return { type: 'inet', host: text.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: text.slice(colon + 1) };
 }
 
 export interface InfoRun {
@@ -59,18 +60,19 @@ export function resolvedFromInfo(run: InfoRun, layered: boolean, impl: string, p
     return { options, shown: leaves(options), source: 'the plain name on its image: line' };
   }
   const msg = (run.stderr.trim() || run.stdout.trim()).split('\n');
-  const first = msg[0] ?? '';
+  // warnings ("rdma feature is not supported") come before the error line
+  const first = msg.find((l) => / Could not open '/.test(l)) ?? msg[0] ?? '';
   const body = first.replace(/^[^:]*: Could not open '.*?': /, '');
   const all = msg.join('\n');
   let m = /^Failed to connect to '(.*)': /.exec(body);
   if (m) {
     const server = address(m[1]!);
-    return { options: { server }, shown: leaves({ server }), source: `the address of its connection failure: ${body}` };
+    return { options: { server }, shown: leaves({ server }), source: `the address of its connection failure: ${body}`, node: 'protocol' };
   }
   m = /^address resolution failed for (.*): /.exec(body);
   if (m) {
     const server = address(m[1]!);
-    return { options: { server }, shown: leaves({ server }), source: `the address it failed to resolve: ${body}` };
+    return { options: { server }, shown: leaves({ server }), source: `the address it failed to resolve: ${body}`, node: 'protocol' };
   }
   m = /^Gluster connection for volume (.*), path (.*) failed to connect/.exec(body);
   if (m) {
@@ -79,10 +81,10 @@ export function resolvedFromInfo(run: InfoRun, layered: boolean, impl: string, p
       server.push(h[3] !== undefined ? { type: 'unix', path: h[3] } : { type: 'inet', host: h[1]!, port: h[2]! });
     }
     const options = { volume: m[1]!, path: m[2]!, server };
-    return { options, shown: leaves(options), source: `its gluster connection failure: ${all}` };
+    return { options, shown: leaves(options), source: `its gluster connection failure: ${all}`, node: 'protocol' };
   }
   // opened as far as the device or the network: the filename was accepted, but nothing of it is shown
-  if (/^Failed to open \/dev\/vfio\/vfio|^iSCSI: Failed to connect to LUN/.test(body)) {
+  if (/^Failed to open \/dev\/vfio\/vfio|^iSCSI: Failed to connect to LUN|^Unable to set VVFAT to 'rw' when drive is read-only/.test(body)) {
     return { options: {}, shown: [], source: `an open that failed past parsing: ${body}` };
   }
   throw new ImplError(all || `exit status ${run.exitCode}`, run.exitCode || 1, impl);

@@ -10,7 +10,8 @@
  * command line) shows options only by opening, so a scenario about protocol X
  * (its @protocol:X tag) needs X among its protocols; a scenario tagged
  * @qemu-removed:V is about a driver QEMU dropped and runs anyway, so that the
- * removal shows as a recorded expectation.
+ * removal shows as a recorded expectation; one tagged @refusal is about the error
+ * every implementation gives, whether it speaks the protocol or not.
  */
 import * as net from 'node:net';
 import { join } from 'node:path';
@@ -61,7 +62,8 @@ function protocolsOf(world: QbcWorld): string[] {
 
 /** null when the implementation can answer; else the not-applicable marker. */
 function gate(world: QbcWorld, a: Adapter, needParse: boolean): 'skipped' | null {
-  const removed = st(world).tags.some((t) => t.startsWith('@qemu-removed:'));
+  // a driver QEMU dropped, or an error every implementation must give whether it speaks the protocol or not
+  const removed = st(world).tags.some((t) => t.startsWith('@qemu-removed:') || t === '@refusal');
   if (needParse && !a.resolveFilename) return world.notApplicable(`${a.name} has no resolveFilename (it cannot show what a filename resolves to)`);
   const offline = needParse && a.capabilities.protocols.includes('filename-parse');
   if (offline || removed) return null;
@@ -133,7 +135,9 @@ Then('the options are {string}', function (this: QbcWorld, expected: string) {
   for (const [rawPath, want] of rows) {
     // a bare "!name" is parsed as name "!name" = "on"
     const absent = rawPath.startsWith('!');
-    const path = absent ? rawPath.slice(1) : rawPath;
+    let path = absent ? rawPath.slice(1) : rawPath;
+    // options of the protocol node alone: "file.file.server.host" is its "server.host"
+    if (r.node === 'protocol') path = path.replace(/^(file\.)+/, '');
     const shown = r.shown === 'all' || r.shown.includes(path);
     if (!shown || (absent && r.shown !== 'all')) {
       unseen.push(path);
@@ -265,4 +269,22 @@ Given('the image is exported over NBD on a loopback port as {string}', function 
 After(async function (this: QbcWorld) {
   const nbd = states.get(this)?.nbd;
   if (nbd) await nbd.handle.stop();
+});
+
+// --- creating by name (a protocol filename instead of a scratch file) ---
+
+When('a {size} {format} image is created by the name {string}', async function (this: QbcWorld, size: number, format: string, text: string) {
+  const skip = this.needs(format, 'create');
+  if (skip) return skip;
+  const s = st(this);
+  s.asked = fill(this, text);
+  s.error = await attempt(() => this.iut.create({ format, filename: s.asked!, size }));
+  return undefined;
+});
+
+Then('creation is refused with {string}', function (this: QbcWorld, text: string) {
+  const s = st(this);
+  if (!s.error) throw new Error(`creating "${s.asked}" succeeded; expected a refusal saying "${text}"`);
+  if (!isTypedRefusal(s.error)) throw new Error(`creating "${s.asked}" did not fail with a typed error: ${String(s.error)}`);
+  if (!s.error.message.includes(text)) throw new Error(`creating "${s.asked}" failed saying:\n${s.error.message}\nnot "${text}"`);
 });

@@ -1,4 +1,4 @@
-@filenames @spec:filename.image-opts
+@filenames @format:filename @spec:filename.image-opts
 Feature: Dotted option lists (--image-opts)
   With --image-opts the file name is an option list in the -blockdev style:
   `driver=qcow2,file.driver=file,file.filename=PATH`. Dotted keys reach the children, ",,"
@@ -38,7 +38,7 @@ Feature: Dotted option lists (--image-opts)
     Then the image line shows 'json:{"offset": "512", "driver": "raw", "size": "1024", "file": {"driver": "file", "filename": "{image}"}}'
     And the opened image has format raw and a virtual size of 1 KiB
 
-  @protocol:null-co @spec:null-co
+  @protocol:null-co @spec:filename.null-co
   Scenario: a null device of 4 KiB is shown with its size as text
     When the image is opened by the options 'driver=null-co,size=4096'
     Then the image line shows 'json:{"driver": "null-co", "size": "4096"}'

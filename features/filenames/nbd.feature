@@ -1,4 +1,4 @@
-@filenames @protocol:nbd @spec:nbd
+@filenames @format:nbd @protocol:nbd @spec:nbd
 Feature: NBD filenames
   The manual's NBD forms: nbd://HOST[:PORT]/EXPORT (nbd+tcp:// the same), nbd+unix:///EXPORT
   with ?socket=PATH, and the older nbd:HOST:PORT and nbd:unix:PATH with :exportname=NAME. The
@@ -16,20 +16,15 @@ Feature: NBD filenames
       | nbd://127.0.0.1:1/disk               | server.type=inet,server.host=127.0.0.1,server.port=1,export=disk               |
       | nbd+tcp://127.0.0.1:1                | server.type=inet,server.host=127.0.0.1,server.port=1,!export                   |
       | nbd://nosuch.invalid/disk            | server.type=inet,server.host=nosuch.invalid,server.port=10809,export=disk      |
-      | nbd://nosuch.invalid:0/disk          | server.host=nosuch.invalid,server.port=10809                                   |
       | nbd://[::1]:1/disk                   | server.type=inet,server.host=::1,server.port=1                                 |
-      | nbd://user@127.0.0.1:1/disk          | server.host=127.0.0.1,server.port=1,export=disk                                |
       | nbd://127.0.0.1:1/a%20b#ignored      | server.host=127.0.0.1,server.port=1,export=a b                                 |
       | nbd+unix:///disk?socket={missing}    | server.type=unix,server.path={missing},export=disk                             |
       | nbd+unix://?socket={missing}         | server.type=unix,server.path={missing},!export                                 |
-      | nbd+unix:///disk?socket={missing}%20x | server.type=unix,server.path={missing} x                                      |
 
     Examples: the older syntax
       | name                                 | options                                                                        |
       | nbd:127.0.0.1:1                      | server.type=inet,server.host=127.0.0.1,server.port=1,!export                   |
       | nbd:127.0.0.1:1:exportname=disk      | server.type=inet,server.host=127.0.0.1,server.port=1,export=disk               |
-      | nbd:127.0.0.1:1:exportname=a:b       | server.host=127.0.0.1,server.port=1,export=a:b                                 |
-      | nbd:[::1]:1                          | server.type=inet,server.host=::1,server.port=1                                 |
       | nbd:unix:{missing}                   | server.type=unix,server.path={missing},!export                                 |
       | nbd:unix:{missing}:exportname=disk   | server.type=unix,server.path={missing},export=disk                             |
 
@@ -65,6 +60,7 @@ Feature: NBD filenames
     When the image is opened by the name 'nbd:unix:{socket}'
     Then the image line shows 'nbd+unix://?socket={socket}'
 
+  @refusal
   Scenario Outline: a malformed NBD name is refused: <what>
     When the filename '<name>' is resolved
     Then the filename is refused with "<says>"
@@ -73,15 +69,11 @@ Feature: NBD filenames
       | what                          | name                                   | says                                      |
       | a port above 65535            | nbd://127.0.0.1:65536/x                | No valid URL specified                    |
       | an empty port                 | nbd://127.0.0.1:/x                     | No valid URL specified                    |
-      | a port with letters           | nbd://127.0.0.1:1x/x                   | No valid URL specified                    |
       | no host                       | nbd:///x                               | No valid URL specified                    |
       | a space in the export         | nbd://127.0.0.1:1/a b                  | No valid URL specified                    |
-      | an unclosed IPv6 address      | nbd://[::1/x                           | No valid URL specified                    |
       | a query on a TCP URI          | nbd://127.0.0.1:1/x?socket=/s          | No valid URL specified                    |
       | a unix URI without socket     | nbd+unix:///x                          | No valid URL specified                    |
       | a unix URI with a host        | nbd+unix://h/x?socket={missing}        | No valid URL specified                    |
-      | two sockets                   | nbd+unix:///x?socket=/a&socket=/b      | No valid URL specified                    |
-      | an unknown parameter          | nbd+unix:///x?sock=/a                  | No valid URL specified                    |
       | a socket without a value      | nbd+unix:///x?socket                   | No valid URL specified                    |
       | an unknown transport          | nbd+foo://127.0.0.1/x                  | Unknown protocol 'nbd+foo'                |
 
@@ -92,4 +84,3 @@ Feature: NBD filenames
       | an empty export name          | nbd:127.0.0.1:1:exportname=            | NBD server address missing                |
       | not nbd: at all               | nbd+unix:/x?socket=/s                  | File name string for NBD must start with 'nbd:' |
       | a server and legacy options   | json:{"driver":"nbd","server":{"type":"inet","host":"h","port":"1"},"host":"h"} | Cannot use 'server' and path/host/port at the same time |
-      | a path and a host             | json:{"driver":"nbd","path":"/x","host":"h"} | path and host may not be used at the same time |

@@ -1,4 +1,4 @@
-@filenames @spec:filename.path
+@filenames @format:filename @spec:filename.path
 Feature: Plain file names, protocol prefixes and json: options
   A file name is a host path, unless the text before its first ':' (with no '/' before it)
   names a protocol. `file:` names the file protocol itself and is stripped. `json:{...}` gives
@@ -76,7 +76,7 @@ Feature: Plain file names, protocol prefixes and json: options
       | raw offset and size  | json:{"driver":"raw","offset":512,"size":512,"file":{"driver":"file","filename":"{image}"}} | json:{"offset": 512, "driver": "raw", "size": 512, "file": {"driver": "file", "filename": "{image}"}} | raw    | 512 bytes |
       | the file as the image | json:{"driver":"file","filename":"{image}"}                                              | {image}                                                                                                 | file   | 1 MiB     |
 
-  @protocol:null-co @spec:null-co
+  @protocol:null-co @spec:filename.null-co
   Scenario Outline: the null device named <name> is shown as <shown>
     When the image is opened by the name '<name>'
     Then the image line shows '<shown>'
@@ -89,7 +89,7 @@ Feature: Plain file names, protocol prefixes and json: options
       | json:{"driver":"null-co","size":4096}                    | json:{"driver": "null-co", "size": 4096}                  | null-co | 4 KiB |
       | json:{"driver":"raw","file":{"driver":"null-co","size":1024}} | json:{"driver": "raw", "file": {"driver": "null-co", "size": 1024}} | raw | 1 KiB |
 
-  @protocol:null-co @spec:null-co
+  @protocol:null-co @spec:filename.null-co
   Scenario: null-co accepts no other filename
     When the filename 'null-co://x' is resolved
     Then the filename is refused with "The only allowed filename for this driver is 'null-co://'"
@@ -104,20 +104,15 @@ Feature: Plain file names, protocol prefixes and json: options
       | nothing after json:     | json:                  | Could not parse the JSON options: Expecting a JSON value |
       | an unclosed object      | json:{                 | JSON parse error, premature EOI                |
       | not an object           | json:[]                | Invalid JSON object given                      |
-      | a string                | json:"x"               | Invalid JSON object given                      |
       | a duplicate key         | json:{"a":1,"a":2}     | JSON parse error, duplicate key                |
       | two values              | json:{"a":1}}          | Expecting at most one JSON value               |
       | a bad keyword           | json:{"a":tru}         | JSON parse error, invalid keyword 'tru'        |
       | a bad escape            | json:{"a":"\\q"}       | JSON parse error, invalid escape sequence in string |
       | a bad \\u escape        | json:{"a":"\\u12"}     | is not a valid Unicode character               |
-      | a lone surrogate        | json:{"a":"\\ud800"}   | JSON parse error, \\ud800 is not a valid Unicode character |
       | a leading zero          | json:{"a":01}          | JSON parse error, stray '01'                   |
       | a number cut short      | json:{"a":1.}          | JSON parse error, stray '1.}'                  |
-      | a stray character       | json:{"a":%d}          | JSON parse error, stray '%'                    |
-      | a missing colon         | json:{"a" 1}           | JSON parse error, missing : in object pair     |
       | a number as key         | json:{1:1}             | JSON parse error, key is not a string in object |
       | a missing comma         | json:{"a":1 "b":2}     | JSON parse error, expected separator in dict   |
-      | a trailing comma        | json:{"a":[1,]}        | JSON parse error, expecting value              |
 
   @protocol:file @spec:filename.json
   Scenario Outline: json: options a driver does not take are refused: <what>

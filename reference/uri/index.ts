@@ -132,6 +132,10 @@ function openSpec(input: QDict, filename: string | undefined, protocolFlag: bool
     if (w) warnings.push(w);
     if (!drv.syntax.keepsFilename) delete flat.filename;
   }
+  // bdrv_open_common: a driver that needs a file name takes no empty one either
+  if (drv?.syntax?.keepsFilename && drv.name !== 'gluster' && flat.filename === '') {
+    throw invalid(`The '${drv.name}' block driver requires a file name`, 'filename');
+  }
   const spec: NodeSpec = { driver: drv?.name ?? null, protocol, own: {}, typed: {}, children: {}, warnings };
   let own = flat;
   if (!protocol) {

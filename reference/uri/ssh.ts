@@ -103,6 +103,12 @@ export const sshSyntax: FilenameSyntax = {
     if (hkc !== undefined) {
       delete out.host_key_check;
       for (const [k, v] of Object.entries(hostKeyCheck(hkc))) out[`host-key-check.${k}`] = v;
+    } else if (own['host-key-check.mode'] === 'hash') {
+      // the -blockdev spelling gets the same fingerprint check as the filename's
+      const type = str(own['host-key-check.type']);
+      const hash = str(own['host-key-check.hash']);
+      if (type === undefined || hash === undefined) throw syntaxError("host-key-check mode hash needs 'type' and 'hash'", 'host-key-check.hash');
+      hostKeyCheck(`${type}:${hash}`);
     }
     return out;
   },

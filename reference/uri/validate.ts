@@ -126,7 +126,8 @@ function message(driver: string, root: Schema, e: ErrorObject, data: QDict): Blo
       return new BlockError('invalid-option', text, { option: full });
     }
     case 'enum':
-      return new BlockError('invalid-option', prop?.['x-invalid'] ?? `invalid parameter value: ${String(value)} (${path}: allowed ${(prop?.enum ?? []).join(', ')})`, { option: path, value });
+      // QemuOpts says "invalid parameter value: V", the QAPI visitor "Parameter 'P' does not accept value 'V'"
+      return new BlockError('invalid-option', prop?.['x-invalid'] ?? `Parameter '${parts[parts.length - 1] ?? path}' does not accept value '${String(value)}' (invalid parameter value: ${String(value)}; ${path} allows: ${(prop?.enum ?? []).join(', ')})`, { option: path, value });
     case 'type':
       return new BlockError('invalid-option', `Invalid parameter type for '${path}', expected: ${(e.params as { type: string }).type}`, { option: path, value });
     case 'minimum':
