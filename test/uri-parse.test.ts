@@ -66,9 +66,14 @@ test('iSCSI: libiscsi\'s URL grammar, CHAP from the URL or the environment, json
     delete process.env.LIBISCSI_CHAP_USERNAME;
     delete process.env.LIBISCSI_CHAP_PASSWORD;
   }
+  // as qemu-img 7.2 printed them for a tgtd target on loopback
   assert.equal(
-    displayName(parseFilename('iscsi://h/iqn.t/1'), 'raw'),
-    'json:{"driver": "raw", "file": {"lun": "1", "portal": "h", "driver": "iscsi", "transport": "tcp", "target": "iqn.t"}}',
+    displayName(parseFilename('iscsi://127.0.0.1:13261/iqn.2026-12.org.qbc%3auri/1'), 'raw'),
+    'json:{"driver": "raw", "file": {"lun": "1", "portal": "127.0.0.1:13261", "driver": "iscsi", "transport": "tcp", "target": "iqn.2026-12.org.qbc:uri"}}',
+  );
+  assert.equal(
+    displayName(parseFilename('iscsi://me%secret@127.0.0.1:13261/iqn.2026-12.org.qbc:uri/1'), 'raw'),
+    'json:{"driver": "raw", "file": {"lun": "1", "portal": "127.0.0.1:13261", "driver": "iscsi", "transport": "tcp", "user": "me", "password": "secret", "target": "iqn.2026-12.org.qbc:uri"}}',
   );
   refused('iscsi://h/t', 'lun', 'Failed to parse URL');
   refused('iscsi://h', 'target', 'Failed to parse URL');

@@ -1,8 +1,10 @@
 /** Every group of benchmark cases, by area. One line per area; keep the order stable. */
 import type { CaseGroup } from './case.js';
 import { coreCases } from './core.js';
+import { filenameCases } from './filenames.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
+  ['filenames', filenameCases],
   // (one line per area, above this comment)
 ];
