@@ -25,8 +25,11 @@ import {
   type MeasureRequest,
   type MeasureResult,
   type NbdServeRequest,
+  type ResolveFilenameRequest,
+  type ResolvedFilename,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
+import { resolvedFromInfo } from './qemu-filename.js';
 
 export interface QemuAdapterOptions {
   qemuImg?: string;
@@ -70,7 +73,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       ...(opts.qemuImg ? {} : { vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'] }), // vmdk: real qemu only until the reference driver lands (issue 5)
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server'],
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -83,14 +86,14 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
    * relative name inside -o text (data_file=, backing_file=) means the same thing at
    * create time as qemu gives it when it later opens the image.
    */
-  async function run(bin: string, args: string[], near?: string, abortExpected = false): Promise<RunResult> {
+  async function run(bin: string, args: string[], near?: string, abortExpected = false, extraEnv: Record<string, string> = {}): Promise<RunResult> {
     let r;
     try {
       r = await execa(bin, args, {
         reject: false,
         timeout,
         stdin: 'ignore',
-        env: { LC_ALL: 'C' },
+        env: { ...extraEnv, LC_ALL: 'C' },
         // (only for absolute paths: a relative one is already relative to our cwd)
         ...(near && isAbsolute(near) ? { cwd: dirname(near) } : {}),
       });
@@ -125,7 +128,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     }
   }
 
-  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.format ? [flag, image.format] : []);
+  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []);
 
   function ioArgs(c: IoCommand): string {
     switch (c.op) {
@@ -276,6 +279,13 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
+
+    /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
+    async resolveFilename(filename: string, req: ResolveFilenameRequest = {}): Promise<ResolvedFilename> {
+      const args = ['info', '--output=json', ...(req.imageOpts ? ['--image-opts'] : req.format ? ['-f', req.format] : []), filename];
+      const r = await run(qemuImg, args, undefined, false, req.env);
+      return resolvedFromInfo(r, !!(req.imageOpts || req.format || filename.startsWith('json:')), name, capabilities.protocols);
+    },
   };
 }
 

@@ -2,9 +2,11 @@
 import type { CaseGroup } from './case.js';
 import { coreCases } from './core.js';
 import { nbdCases } from './nbd.js';
+import { filenameCases } from './filenames.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
   ['nbd', nbdCases],
+  ['filenames', filenameCases],
   // (one line per area, above this comment)
 ];
