@@ -231,6 +231,7 @@ const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
   },
   raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
   vdi: { order: ['size', 'static', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'static'] },
+  vpc: { order: ['size', 'subformat', 'force_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size'] },
   parallels: { order: ['size', 'cluster_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'cluster_size'] },
 };
 
