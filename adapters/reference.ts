@@ -42,6 +42,7 @@ export function createReferenceAdapter(): Adapter {
         vdi: OPS.filter((o) => !['repair', 'measure', 'resize'].includes(o)), parallels: OPS.filter((o) => !['measure', 'resize'].includes(o)),
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file'],

@@ -7,6 +7,7 @@ import { qcowDriver } from './qcow/index.js';
 import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
+import { vhdxDriver } from './vhdx/index.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -16,6 +17,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['qed', qedDriver],
   ['qcow', qcowDriver],
   ['vpc', vpcDriver],
+  ['vhdx', vhdxDriver],
   // (one line per driver, above this comment)
 ]);
 
