@@ -17,7 +17,6 @@ Feature: guest I/O on vhdx images
 
     Examples:
       | options                              | length     | pattern | offset     |
-      | block_size=1M                        | 1000 bytes | 0xa5    | 1000 bytes |
       | block_size=1M                        | 3 MiB      | 0x5a    | 1536 KiB   |
       | block_size=0                         | 9 MiB      | 0x77    | 7 MiB      |
       | subformat=fixed,block_state_zero=off | 1 MiB      | 0x5a    | 15 MiB     |
@@ -37,7 +36,6 @@ Feature: guest I/O on vhdx images
     Examples:
       | options                              |
       | block_size=1M                        |
-      | block_size=1M,block_state_zero=off   |
       | subformat=fixed,block_state_zero=off |
       | subformat=fixed                      |
 
@@ -88,4 +86,3 @@ Feature: guest I/O on vhdx images
     Examples:
       | options                              |
       | block_size=1M                        |
-      | subformat=fixed,block_state_zero=off |

@@ -93,7 +93,6 @@ Feature: guest I/O on vpc images
 
     Examples:
       | target |
-      | raw    |
       | vhdx   |
 
   @op:convert @spec:vpc.subformat
@@ -108,4 +107,3 @@ Feature: guest I/O on vpc images
     Examples:
       | options           |
       | subformat=dynamic |
-      | subformat=fixed   |
