@@ -23,7 +23,7 @@ export type Operation =
 export interface Capabilities {
   /** format name -> operations supported for it */
   formats: Record<string, Operation[]>;
-  /** protocol drivers the IUT can open ("file", "nbd", ...) */
+  /** protocol drivers the IUT can open ("file", "nbd", ...), and "nbd-server" when it can export images (serveNbd) */
   protocols: string[];
   /** why a format is missing, when "not implemented" would mislead (e.g. the adapter cannot pass secrets yet) */
   notes?: Record<string, string>;
@@ -103,6 +103,26 @@ export type MapEntry = MapEntryOutput;
 /** qemu-img measure --output=json */
 export type MeasureResult = QemuImgMeasure;
 
+/** What qemu-nbd is asked to export: a unix socket or a loopback TCP port, and its options. */
+export interface NbdServeRequest {
+  socket?: string;
+  /** on 127.0.0.1 */
+  port?: number;
+  /** -x; omitted: the default export "" */
+  exportName?: string;
+  readOnly?: boolean;
+  /** -e / --shared */
+  shared?: number;
+  /** -t / --persistent (default true: the suite stops servers itself) */
+  persistent?: boolean;
+}
+
+/** A running NBD server; stop() ends exactly that process (by PID) and waits for it. */
+export interface NbdExportHandle {
+  pid: number;
+  stop(): Promise<void>;
+}
+
 export interface Adapter {
   readonly name: string;
   readonly capabilities: Capabilities;
@@ -126,6 +146,8 @@ export interface Adapter {
   amend?(image: ImageRef, req: { options: string }): Promise<void>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
+  /** qemu-nbd's job: export the image until stop(). Needs protocol 'nbd-server'. */
+  serveNbd?(image: ImageRef, req: NbdServeRequest): Promise<NbdExportHandle>;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

@@ -24,11 +24,15 @@ import {
   type MapEntry,
   type MeasureRequest,
   type MeasureResult,
+  type NbdServeRequest,
 } from './adapter.js';
+import { serveNbdWith } from './nbd-serve.js';
 
 export interface QemuAdapterOptions {
   qemuImg?: string;
   qemuIo?: string;
+  /** the NBD server with qemu-nbd's command line */
+  qemuNbd?: string;
   name?: string;
   /** per-process limit in milliseconds */
   timeoutMs?: number;
@@ -53,6 +57,7 @@ const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|r
 export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   const qemuImg = opts.qemuImg ?? 'qemu-img';
   const qemuIo = opts.qemuIo ?? 'qemu-io';
+  const qemuNbd = opts.qemuNbd ?? 'qemu-nbd';
   const name = opts.name ?? 'qemu';
   const timeout = opts.timeoutMs ?? 60_000;
 
@@ -62,10 +67,11 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       qcow2: [...QCOW2_OPS],
       vdi: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'], parallels: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+      ...(opts.qemuImg ? {} : { vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'] }), // vmdk: real qemu only until the reference driver lands (issue 5)
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file'],
+    protocols: ['file', 'nbd', 'nbd-server'],
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -269,6 +275,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
         await rm(dir, { recursive: true, force: true });
       }
     },
+
+    serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
   };
 }
 

@@ -15,6 +15,9 @@ import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
+import { serveNbdWith } from './nbd-serve.js';
+import { join } from 'node:path';
+import { repoRoot } from './index.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
 const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
@@ -45,7 +48,7 @@ export function createReferenceAdapter(): Adapter {
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file'],
+      protocols: ['file', 'nbd', 'nbd-server'],
     },
     create: (req) => guard(async () => {
       await createImage(req);
@@ -79,6 +82,8 @@ export function createReferenceAdapter(): Adapter {
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
     }),
+    // the reference's server is a real process too (qbc nbd), so every export is stopped by its PID
+    serveNbd: (image, req) => serveNbdWith(process.execPath, [join(repoRoot(), 'bin', 'qbc'), 'nbd'], image, req, 'reference'),
   };
 }
 

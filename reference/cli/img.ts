@@ -266,7 +266,7 @@ function humanInfo(i: Record<string, unknown>): string {
     `image: ${i.filename}`,
     `file format: ${i.format}`,
     `virtual size: ${humanSize(i['virtual-size'] as number)} (${i['virtual-size']} bytes)`,
-    `disk size: ${humanSize((i['actual-size'] as number) ?? 0)}`,
+    `disk size: ${i['actual-size'] === undefined ? 'unavailable' : humanSize(i['actual-size'] as number)}`,
   ];
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);

@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BlockError } from '../errors.js';
-import { asImage, type BlockNode, type ImageNode } from '../node.js';
+import { asImage, type BlockNode, type ImageNode, type ProtocolNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
+import { isNbdFilename, parseNbdFilename } from '../protocols/nbd/address.js';
+import { NbdClientNode } from '../protocols/nbd/client.js';
 
 export interface OpenImageOptions {
   format?: string;
@@ -26,13 +28,19 @@ export function driverFor(name: string) {
 }
 
 /** Probe the format from the file's first bytes. */
-export async function probe(file: FileNode): Promise<string> {
+export async function probe(file: ProtocolNode): Promise<string> {
   const head = await file.read(0, Math.min(2048, file.size()));
   return probeFormat(head, file.filename).name;
 }
 
+/** The protocol node a filename names: a host file, or an NBD export. */
+export async function openProtocol(filename: string, readOnly: boolean): Promise<ProtocolNode> {
+  if (isNbdFilename(filename)) return NbdClientNode.connect({ ...parseNbdFilename(filename), readOnly, displayName: filename });
+  return FileNode.open(filename, { readOnly });
+}
+
 export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
-  const file = FileNode.open(filename, { readOnly: opts.readOnly ?? true });
+  const file = await openProtocol(filename, opts.readOnly ?? true);
   let node: BlockNode;
   try {
     const format = opts.format ?? (await probe(file));

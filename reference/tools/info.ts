@@ -34,7 +34,11 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   info.filename = filename;
   if (img.clusterSize) info['cluster-size'] = img.clusterSize;
   info.format = node.driver;
-  if (file) info['actual-size'] = await file.allocatedSize();
+  if (file) {
+    // NBD has no allocation to ask for: qemu-img leaves actual-size out ("disk size: unavailable")
+    const used = await file.allocatedSize();
+    if (Number.isFinite(used)) info['actual-size'] = used;
+  }
   const specific = img.formatSpecific?.();
   if (specific) info['format-specific'] = specific;
   if (img.backingFile) {
