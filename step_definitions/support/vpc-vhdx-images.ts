@@ -71,6 +71,15 @@ export async function checksumProblems(path: string, format: string): Promise<st
   } else {
     for (const h of [0x10000, 0x20000]) if (crc32cWithHole(buf.subarray(h, h + 4096), 4) !== buf.readUInt32LE(h + 4)) bad.push(`header at ${h}`);
     for (const r of [0x30000, 0x40000]) if (crc32cWithHole(buf.subarray(r, r + 65536), 4) !== buf.readUInt32LE(r + 4)) bad.push(`region table at ${r}`);
+    // every log entry QEMU (or the IUT) left in the log: CRC-32C over its whole length
+    const logOffset = Number(buf.readBigUInt64LE(0x10048));
+    const logLength = buf.readUInt32LE(0x10044);
+    for (let e = logOffset; e < logOffset + logLength && e + 4096 <= buf.length; e += 4096) {
+      if (buf.toString('latin1', e, e + 4) !== 'loge') continue;
+      const len = buf.readUInt32LE(e + 8);
+      if (len < 4096 || len % 4096 || e + len > logOffset + logLength) continue; // a stale or wrapped entry QEMU would not replay
+      if (crc32cWithHole(buf.subarray(e, e + len), 4) !== buf.readUInt32LE(e + 4)) bad.push(`log entry at ${e}`);
+    }
   }
   return bad;
 }
