@@ -103,3 +103,23 @@ Feature: creating Hyper-V (vhdx) images
   Scenario: the manual's name for the format, VHDX, creates a vhdx image
     When a 4 MiB image is created with the format name "VHDX"
     Then creation succeeds
+
+  Scenario Outline: the file option <option> is accepted and leaves the same image
+    When a 1 MiB vhdx image is made with "<option>" for comparison
+    Then the oracle makes the same file outside the random fields
+    And the oracle reports the same info
+
+    @spec:vhdx.preallocation
+    Examples: preallocation (QEMU passes it to the new file, then writes the image over it)
+      | option             |
+      | preallocation=full |
+
+    @spec:vhdx.nocow
+    Examples: nocow (a btrfs attribute; no effect here)
+      | option   |
+      | nocow=on |
+
+    @spec:vhdx.extent_size_hint
+    Examples: extent_size_hint (an XFS hint; no effect here)
+      | option             |
+      | extent_size_hint=0 |

@@ -127,3 +127,23 @@ Feature: creating Virtual PC (vpc, VHD) images
     Examples:
       | option          | name          |
       | block_size=1M   | block_size    |
+
+  Scenario Outline: the file option <option> is accepted and leaves the same image
+    When a 1 MiB vpc image is made with "<option>" for comparison
+    Then the oracle makes the same file outside the random fields
+    And the oracle reports the same info
+
+    @spec:vpc.preallocation
+    Examples: preallocation (QEMU passes it to the new file, then writes the image over it)
+      | option             |
+      | preallocation=full |
+
+    @spec:vpc.nocow
+    Examples: nocow (a btrfs attribute; no effect here)
+      | option   |
+      | nocow=on |
+
+    @spec:vpc.extent_size_hint
+    Examples: extent_size_hint (an XFS hint; no effect here)
+      | option             |
+      | extent_size_hint=0 |
