@@ -19,6 +19,8 @@ export interface OpenImageOptions {
   noBacking?: boolean;
   forCheck?: boolean;
   writethrough?: boolean;
+  /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
+  cacheUnsafe?: boolean;
 }
 
 export function driverFor(name: string) {
@@ -44,7 +46,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   let node: BlockNode;
   try {
     const format = opts.format ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck, writethrough: opts.writethrough });
+    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
   } catch (e) {
     await file.close();
     throw e;

@@ -47,7 +47,8 @@ export class VhdxImage implements ImageNode {
     const h = headers.active;
     const regions = new RegionMap();
     regions.add(h.logOffset, h.logLength, 'log');
-    const log: LogState = { offset: h.logOffset, length: h.logLength, read: 0, write: 0, sequence: 0n, tail: 0 };
+    const sync = ctx.cacheUnsafe ? async () => undefined : () => file.flush();
+    const log: LogState = { offset: h.logOffset, length: h.logLength, read: 0, write: 0, sequence: 0n, tail: 0, sync };
     if (h.logOffset < MiB || h.logOffset % MiB) throw malformed('log_offset', `log offset ${h.logOffset} is not a multiple of 1 MiB past the header section`, 0);
     if (h.logVersion !== 0) throw malformed('log_version', `log version ${h.logVersion} (only 0 is defined)`);
     let replayed = false;

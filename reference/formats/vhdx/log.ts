@@ -18,6 +18,8 @@ import { HEADER_SECTION_END, LOG_DESC as D, LOG_DESC_SIZE, LOG_HDR as H, LOG_HDR
 import type { Headers } from './headers.js';
 
 export interface LogState {
+  /** orders earlier writes before later ones (a no-op with cache=unsafe, as in QEMU) */
+  sync: () => Promise<void>;
   offset: number;
   length: number;
   /** byte index in the log of the next sector to read / write */
@@ -211,7 +213,7 @@ export async function replaySequence(file: ProtocolNode, log: LogState, seq: Log
   }
   // QEMU grows the file to the last entry's last_file_offset, in whole MiB, when it is unaligned.
   if (file.size() < extendTo && extendTo % MiB) await file.truncate(Math.ceil(extendTo / MiB) * MiB, 'off');
-  await file.flush();
+  await log.sync();
 }
 
 /**
@@ -269,7 +271,7 @@ export async function logWriteAndFlush(file: ProtocolNode, log: LogState, header
   }
   log.sequence++;
   log.tail = log.write;
-  await file.flush();
+  await log.sync();
   if (opts.crashAfterEntry) return;
   await replaySequence(file, log, { read: start, write: log.write, count: 1, firstSequence: log.sequence - 1n }, logGuid);
   log.read = log.write;
