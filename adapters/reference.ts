@@ -45,6 +45,8 @@ export function createReferenceAdapter(): Adapter {
         qcow2: [...OPS, ...QCOW2_ONLY],
         vdi: OPS.filter((o) => !['repair', 'measure', 'resize'].includes(o)), parallels: OPS.filter((o) => !['measure', 'resize'].includes(o)),
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],

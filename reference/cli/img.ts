@@ -238,6 +238,8 @@ const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
   },
   raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
   vdi: { order: ['size', 'static', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'static'] },
+  vpc: { order: ['size', 'subformat', 'force_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size'] },
+  vhdx: { order: ['size', 'log_size', 'block_size', 'subformat', 'block_state_zero', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'log_size', 'block_size'] },
   parallels: { order: ['size', 'cluster_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'cluster_size'] },
 };
 

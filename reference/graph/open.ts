@@ -28,6 +28,8 @@ export interface OpenImageOptions {
   writethrough?: boolean;
   /** qemu-img --image-opts: the filename is a dotted option list */
   imageOpts?: boolean;
+  /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
+  cacheUnsafe?: boolean;
 }
 
 /** The name qemu-img shows for an opened image (its image: line), by node. */
@@ -157,7 +159,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
       file = new RawWindow(file, Number(spec.typed.offset ?? 0), spec.typed.size === undefined ? undefined : Number(spec.typed.size));
     }
     format = spec.driver ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough });
+    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
   } catch (e) {
     await file.close();
     throw e;

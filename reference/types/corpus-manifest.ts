@@ -248,4 +248,18 @@ export interface CorpusMask {
    * for images of several files: the extra file's name the range is in (default: the image file)
    */
   file?: string;
+  /**
+   * this field is a checksum (4 bytes) over a range holding masked fields: after masking it is recomputed over the masked bytes, this field counted as zero, if and only if the file's own value was right
+   */
+  checksum?: {
+    /**
+     * vpc: one's complement of the byte sum, big endian; crc32c: CRC-32C, little endian
+     */
+    algorithm: 'vpc' | 'crc32c';
+    /**
+     * start of the summed range; negative counts from the end of the file
+     */
+    offset: number;
+    length: number;
+  };
 }

@@ -52,6 +52,21 @@ export interface RecipeMask {
   regex?: string;
   /** the extra file of a several-file image the field is in (default: the image file) */
   file?: string;
+  /**
+   * This field is a checksum over a range that holds masked fields (a vpc footer's,
+   * a vhdx header's CRC-32C): after masking it is recomputed over the masked bytes
+   * (this field counted as zero), but only when the file's own value was right, so
+   * a wrong checksum still shows as a difference.
+   */
+  checksum?: RecipeMaskChecksum;
+}
+
+export interface RecipeMaskChecksum {
+  /** vpc: one's complement of the byte sum, big endian u32; crc32c: CRC-32C, little endian u32 */
+  algorithm: 'vpc' | 'crc32c';
+  /** the range summed; a negative offset counts from the end of the file */
+  offset: number;
+  length: number;
 }
 
 /**
@@ -150,6 +165,13 @@ function checkMask(id: string, m: RecipeMask, i: number): void {
     if (!isUint(m.length) || m.length === 0) throw new RecipeError(id, `${f}.length`, 'a positive integer');
   }
   if (m.file !== undefined && !FILE_NAME_RE.test(m.file)) throw new RecipeError(id, `${f}.file`, 'a plain file name');
+  if (m.checksum !== undefined) {
+    const c = m.checksum;
+    if (m.regex !== undefined || m.length !== 4) throw new RecipeError(id, `${f}.checksum`, 'a checksum mask is a 4-byte offset/length field');
+    if (c.algorithm !== 'vpc' && c.algorithm !== 'crc32c') throw new RecipeError(id, `${f}.checksum.algorithm`, 'vpc or crc32c');
+    if (!Number.isSafeInteger(c.offset)) throw new RecipeError(id, `${f}.checksum.offset`, 'an integer (negative: from the end)');
+    if (!isUint(c.length) || c.length === 0) throw new RecipeError(id, `${f}.checksum.length`, 'a positive integer');
+  }
 }
 
 function checkProduce(id: string, r: Recipe): void {
