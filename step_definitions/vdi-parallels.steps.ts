@@ -95,3 +95,15 @@ Then('the parallels in-use flag is {word}', async function (this: QbcWorld, stat
   const v = await inuse(this.image().filename);
   assert.equal(v === INUSE, state === 'set', `the in-use flag (0x2c) is 0x${v.toString(16)}, not ${state}`);
 });
+
+// --- space no BAT entry uses, at the end of a parallels file ---
+
+Given('the parallels image has {size} of unused space at its end', async function (this: QbcWorld, length: number) {
+  const fh = await open(this.image().filename, 'r+');
+  try {
+    const { size } = await fh.stat();
+    await fh.write(Buffer.alloc(length, 0x66), 0, length, size);
+  } finally {
+    await fh.close();
+  }
+});

@@ -226,8 +226,13 @@ export class ParallelsImage implements ImageNode {
       const host = this.hostOf(i);
       if (host < 0) continue;
       if (host + this.cluster > fileSize) {
-        log(`ERROR cluster ${i} is outside image`);
-        corruptions++;
+        // Repair forgets the cluster (the entry reads as zeroes again), as QEMU does.
+        log(`${opts.repair === 'all' ? 'Repairing' : 'ERROR'} cluster ${i} is outside image`);
+        if (opts.repair === 'all') {
+          this.bat[i] = 0;
+          await this.file.write(HEADER + 4 * i, Buffer.alloc(4));
+          corruptionsFixed++;
+        } else corruptions++;
         continue;
       }
       allocated++;
