@@ -107,3 +107,16 @@ Given('the parallels image has {size} of unused space at its end', async functio
     await fh.close();
   }
 });
+
+// --- an image the implementation under test did not make (for a format it may only read) ---
+
+Given(/^a (vdi|parallels) image that qemu-img made and wrote$/, async function (this: QbcWorld, format: VdiParallels) {
+  for (const tool of ['qemu-img', 'qemu-io']) {
+    if (!(await toolAvailable(tool))) return this.notApplicable(`${tool} is needed to make the image`);
+  }
+  const skip = this.needs(format, 'read');
+  if (skip) return skip;
+  const img = this.declare('image', format);
+  await makeVdiParallelsBase(format, img.filename);
+  return undefined;
+});
