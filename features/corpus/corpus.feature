@@ -990,3 +990,386 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image vpc-fixed-force-size is recreated from its recipe
     When the implementation recreates the golden image "vpc-fixed-force-size" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # empty 4 MiB qed image with every option at its default (64 KiB clusters, table_size 4)
+  @format:qed @spec:qed
+  Scenario: golden image qed-default reads as recorded
+    Given the golden image "qed-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-default is recreated from its recipe
+    When the implementation recreates the golden image "qed-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image created with size 1000001 (rounded up to 1000448)
+  @format:qed @spec:qed
+  Scenario: golden image qed-size-unaligned reads as recorded
+    Given the golden image "qed-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "qed-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with the smallest cluster_size the manual allows (4 KiB) and data at 0 and across a cluster boundary
+  @format:qed @spec:qed.cluster_size
+  Scenario: golden image qed-cluster-4k reads as recorded
+    Given the golden image "qed-cluster-4k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-cluster-4k is recreated from its recipe
+    When the implementation recreates the golden image "qed-cluster-4k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with cluster_size=16384 and data across a cluster boundary
+  @format:qed @spec:qed.cluster_size
+  Scenario: golden image qed-cluster-16k reads as recorded
+    Given the golden image "qed-cluster-16k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-cluster-16k is recreated from its recipe
+    When the implementation recreates the golden image "qed-cluster-16k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with the largest table_size (16 clusters) and 4 KiB clusters, with data
+  @format:qed @spec:qed.table_size @spec:qed.cluster_size
+  Scenario: golden image qed-table-size-16 reads as recorded
+    Given the golden image "qed-table-size-16"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.table_size @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-table-size-16 is recreated from its recipe
+    When the implementation recreates the golden image "qed-table-size-16" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with table_size=2 and 4 KiB clusters, with data
+  @format:qed @spec:qed.table_size
+  Scenario: golden image qed-table-size-2 reads as recorded
+    Given the golden image "qed-table-size-2"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.table_size @op:create
+  Scenario: golden image qed-table-size-2 is recreated from its recipe
+    When the implementation recreates the golden image "qed-table-size-2" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with patterns written at cluster-aligned and unaligned offsets (partial clusters, copy-on-write of the rest)
+  @format:qed @spec:qed
+  Scenario: golden image qed-data reads as recorded
+    Given the golden image "qed-data"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-data is recreated from its recipe
+    When the implementation recreates the golden image "qed-data" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with data then zeroed ranges (write -z and write -z -u: whole clusters become zero clusters)
+  @format:qed @spec:qed
+  Scenario: golden image qed-zeroed reads as recorded
+    Given the golden image "qed-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "qed-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed overlay on a raw backing file (backing_fmt=raw) with a partial overwrite
+  @format:qed @spec:qed.backing_file @spec:qed.backing_fmt
+  Scenario: golden image qed-over-raw reads as recorded
+    Given the golden image "qed-over-raw"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.backing_file @spec:qed.backing_fmt @op:create
+  Scenario: golden image qed-over-raw is recreated from its recipe
+    When the implementation recreates the golden image "qed-over-raw" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image whose writer was killed after allocating clusters: the need-check flag stays set
+  @format:qed @spec:qed
+  Scenario: golden image qed-need-check reads as recorded
+    Given the golden image "qed-need-check"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  # qed-need-check is not recreated: the writer is killed before it closes the image (qemu-io abort), which the Adapter interface cannot ask of an implementation
+
+  # empty 4 MiB qcow (version 1) image
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-default reads as recorded
+    Given the golden image "qcow-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-default is recreated from its recipe
+    When the implementation recreates the golden image "qcow-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image created with size 1000001 (rounded up to 1000448)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-size-unaligned reads as recorded
+    Given the golden image "qcow-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "qcow-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image with patterns written at cluster-aligned and unaligned offsets and across an L2 table boundary (4 KiB clusters, 2 MiB per L2 table)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-data reads as recorded
+    Given the golden image "qcow-data"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-data is recreated from its recipe
+    When the implementation recreates the golden image "qcow-data" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image with data then zeroed ranges (qcow has no zero flag: zeroes are written)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-zeroed reads as recorded
+    Given the golden image "qcow-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "qcow-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow overlay on a raw backing file (backing_fmt=raw) with a partial overwrite
+  @format:qcow @spec:qcow.backing_file
+  Scenario: golden image qcow-over-raw reads as recorded
+    Given the golden image "qcow-over-raw"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow.backing_file @op:create
+  Scenario: golden image qcow-over-raw is recreated from its recipe
+    When the implementation recreates the golden image "qcow-over-raw" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow overlay on qcow-data (backing_fmt=qcow), overwriting part of a base cluster
+  @format:qcow @spec:qcow.backing_file
+  Scenario: golden image qcow-over-qcow reads as recorded
+    Given the golden image "qcow-over-qcow"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow.backing_file @op:create
+  Scenario: golden image qcow-over-qcow is recreated from its recipe
+    When the implementation recreates the golden image "qcow-over-qcow" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # vdi image of size 0 (an empty block map)
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-size-0 reads as recorded
+    Given the golden image "vdi-size-0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-size-0 is recreated from its recipe
+    When the implementation recreates the golden image "vdi-size-0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # vdi image created with size 1000001 (rounded up to 1000448, one block)
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-size-unaligned reads as recorded
+    Given the golden image "vdi-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "vdi-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vdi image of 4 MiB (static=off), nothing written
+  @format:vdi @spec:vdi @spec:vdi.static
+  Scenario: golden image vdi-dynamic-empty reads as recorded
+    Given the golden image "vdi-dynamic-empty"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @spec:vdi.static @op:create
+  Scenario: golden image vdi-dynamic-empty is recreated from its recipe
+    When the implementation recreates the golden image "vdi-dynamic-empty" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vdi image of 4 MiB with one block allocated by writes at 3 MiB and at the block's last sector
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-dynamic-written reads as recorded
+    Given the golden image "vdi-dynamic-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-dynamic-written is recreated from its recipe
+    When the implementation recreates the golden image "vdi-dynamic-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # static vdi image of 1 MiB (static=on: every block placed at creation) with 64 KiB written at 512 KiB
+  @format:vdi @spec:vdi.static
+  Scenario: golden image vdi-static reads as recorded
+    Given the golden image "vdi-static"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi.static @op:create
+  Scenario: golden image vdi-static is recreated from its recipe
+    When the implementation recreates the golden image "vdi-static" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty 4 MiB parallels image with the default 1 MiB clusters (header and BAT fill the first cluster)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-default reads as recorded
+    Given the golden image "parallels-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-default is recreated from its recipe
+    When the implementation recreates the golden image "parallels-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image of size 0 (an empty BAT)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-size-0 reads as recorded
+    Given the golden image "parallels-size-0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-size-0 is recreated from its recipe
+    When the implementation recreates the golden image "parallels-size-0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image created with size 1000001 (rounded up to 1000448) and 4 KiB clusters
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-size-unaligned reads as recorded
+    Given the golden image "parallels-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "parallels-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=4096, written at and across clusters (clusters appended in write order)
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-4k reads as recorded
+    Given the golden image "parallels-cluster-4k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-4k is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-4k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=65536 and data at 0 and at 2 MiB
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-64k reads as recorded
+    Given the golden image "parallels-cluster-64k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-64k is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-64k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=1000, which qemu-img rounds up to 1024, with data across clusters
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-1000 reads as recorded
+    Given the golden image "parallels-cluster-1000"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-1000 is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-1000" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with data then a zeroed range (no zero flag: zeroes are written)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-zeroed reads as recorded
+    Given the golden image "parallels-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "parallels-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
