@@ -41,6 +41,7 @@ export function createReferenceAdapter(): Adapter {
         qcow2: [...OPS, ...QCOW2_ONLY],
         vdi: OPS.filter((o) => !['repair', 'measure', 'resize'].includes(o)), parallels: OPS.filter((o) => !['measure', 'resize'].includes(o)),
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file'],

@@ -6,6 +6,7 @@ import { qedDriver } from './qed/index.js';
 import { qcowDriver } from './qcow/index.js';
 import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
+import { bochsDriver } from './bochs.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -14,6 +15,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['parallels', parallelsDriver],
   ['qed', qedDriver],
   ['qcow', qcowDriver],
+  ['bochs', bochsDriver],
   // (one line per driver, above this comment)
 ]);
 

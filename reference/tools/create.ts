@@ -17,6 +17,9 @@ export type CreateImageRequest = CreateRequest;
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);
+  if (driver.canCreate === false) {
+    throw new BlockError('unsupported', `${req.filename}: Format driver '${req.format}' does not support image creation`, { option: 'format', value: req.format });
+  }
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
   if (req.backingFile !== undefined) extra.backing_file = req.backingFile;
