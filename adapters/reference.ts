@@ -48,6 +48,7 @@ export function createReferenceAdapter(): Adapter {
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],

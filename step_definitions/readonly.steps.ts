@@ -129,7 +129,7 @@ Given(/^a (bochs|cloop|dmg) image whose (.+)$/, async function (this: QbcWorld, 
   if (skip) return skip;
   const img = this.declare('image', format);
   // A 1 MiB disk with data in its first and last 64 KiB, so tables have several live entries.
-  await produce(format, img.filename, 1 << 20, [{ offset: 0, length: 65536, pattern: 0x11 }, { offset: (1 << 20) - 65536, length: 65536, pattern: 0x22 }], format === 'cloop' ? { block: '16384' } : {});
+  await produce(format, img.filename, 1 << 20, [{ offset: 0, length: 65536, pattern: 0x11 }, { offset: (1 << 20) - 65536, length: 65536, pattern: 0x22 }], format === 'cloop' ? { block: '16384', level: '1' } : {});
   await damage(img.filename, defect);
   defects.set(this, defect);
   this.sha256Before = await sha256File(img.filename);
@@ -156,4 +156,17 @@ Then('the check reports that the format has no check', function (this: QbcWorld)
   const r = this.lastCheck;
   assert.ok(r, 'the image was not checked');
   assert.equal(r.exitCode, 63, `qemu-img check exits 63 for a format without a check; got ${JSON.stringify(r)}`);
+});
+
+Then('these ranges read back in one open:', async function (this: QbcWorld, table: DataTable) {
+  const img = this.image();
+  const skip = this.needs(img.format, 'read');
+  if (skip) return skip;
+  const reads = table.hashes().map((r) => ({ op: 'read' as const, offset: parseSize(r.offset!), length: parseSize(r.length!), pattern: r.pattern === 'zeroes' ? 0 : Number(r.pattern) }));
+  try {
+    await this.iut.io(img, reads);
+  } catch (err) {
+    throw new Error(`the ranges do not all read back as the disk: ${(err as Error).message}`);
+  }
+  return undefined;
 });

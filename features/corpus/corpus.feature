@@ -1042,3 +1042,68 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image bochs-bximage-converted is recreated from its recipe
     When the implementation recreates the golden image "bochs-bximage-converted" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 16384 -L 9 from a 1 MiB disk with 1536 bytes at 0 and 40 KiB at 12 KiB (blocks 0 to 3 partly written)
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b16k-l9 reads as recorded
+    Given the golden image "cloop-b16k-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b16k-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b16k-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 512 -L 9 (the smallest block QEMU accepts) from a 256 KiB disk with 10 KiB at 1 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b512-l9 reads as recorded
+    Given the golden image "cloop-b512-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b512-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b512-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 65536 -L 0 (zlib stored blocks, no compression) from a 256 KiB disk with 64 KiB at 96 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b64k-l0 reads as recorded
+    Given the golden image "cloop-b64k-l0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b64k-l0 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b64k-l0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 131072 -L -1 (7-Zip's deflate encoder) from a 1 MiB disk with 200 KiB at 100 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b128k-7zip reads as recorded
+    Given the golden image "cloop-b128k-7zip"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b128k-7zip is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b128k-7zip" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 1048576 -L 1 from a 2 MiB disk with 4 KiB either side of the 1 MiB block boundary
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b1m-l1 reads as recorded
+    Given the golden image "cloop-b1m-l1"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b1m-l1 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b1m-l1" from its recipe
+    Then the recreated image is byte-identical to the golden image

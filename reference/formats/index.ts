@@ -9,6 +9,7 @@ import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
 import { bochsDriver } from './bochs.js';
+import { cloopDriver } from './cloop.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -20,6 +21,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['vpc', vpcDriver],
   ['vhdx', vhdxDriver],
   ['bochs', bochsDriver],
+  ['cloop', cloopDriver],
   // (one line per driver, above this comment)
 ]);
 

@@ -88,25 +88,47 @@ const CLOOP: Record<string, ReadonlyDefect> = {
   'block size is 0': { words: ['block size', 'block_size'], apply: (b) => u32be(b, 128, 0) },
   'block size is 1000': { words: ['block size', 'block_size'], apply: (b) => u32be(b, 128, 1000) },
   'block size is 2^31': { words: ['block size', 'block_size'], apply: (b) => u32be(b, 128, 0x80000000) },
-  'block count is 2^32-1': { words: ['n_blocks', 'blocks'], apply: (b) => u32be(b, 132, 0xffffffff) },
-  'offset table ends past the end of the file': { words: ['offset', 'n_blocks', 'blocks'], apply: (b) => u32be(b, 132, Math.floor(b.length / 8)) },
+  'block count is 2^32-1': { words: ['n_blocks'], apply: (b) => u32be(b, 132, 0xffffffff) },
+  'offset table ends past the end of the file': { words: ['offset', 'n_blocks', 'compressed block'], apply: (b) => u32be(b, 132, Math.floor(b.length / 8)) },
   'last offset points past the end of the file': { words: ['offset'], apply: (b) => setCloopOffset(b, b.readUInt32BE(132), b.length + 65536) },
   'offsets are not increasing': { words: ['offset'], apply: (b) => setCloopOffset(b, 1, cloopOffset(b, 0) - 1) },
-  'a block is longer than the block size allows': { words: ['offset', 'block'], apply: (b) => { const bs = b.readUInt32BE(128); return setCloopOffset(b, 1, cloopOffset(b, 0) + 2 * bs + 1024); } },
+  'last block is longer than any block can be': { words: ['offset'], apply: (b) => cloopLongBlock(b) },
   'a block inflates beyond the block size': { words: ['block', 'inflate', 'decompress'], apply: (b) => cloopBomb(b) },
   'a block is not zlib data': { words: ['block', 'inflate', 'decompress', 'zlib'], apply: (b) => { b.fill(0xff, cloopOffset(b, 0), cloopOffset(b, 1)); return b; } },
   'file is 100 bytes long': { words: ['header', 'cloop', 'block'], apply: (b) => b.subarray(0, 100) },
 };
 
-/** Replaces block 0's data with a zlib stream of twice the block size of zeroes (it compresses to far less than block 0's slot). */
+/** The compressed blocks of a cloop file, in order. */
+function cloopBlocks(b: Buffer): Buffer[] {
+  const n = b.readUInt32BE(132);
+  return Array.from({ length: n }, (_, i) => b.subarray(cloopOffset(b, i), cloopOffset(b, i + 1)));
+}
+
+/** A cloop file with the same header and block size, holding these compressed blocks. */
+function cloopWith(b: Buffer, blocks: Buffer[]): Buffer {
+  const head = Buffer.from(b.subarray(0, CLOOP_OFFSETS + 8 * (blocks.length + 1)));
+  head.writeUInt32BE(blocks.length, 132);
+  let at = head.length;
+  for (let i = 0; i <= blocks.length; i++) {
+    setCloopOffset(head, i, at);
+    at += blocks[i]?.length ?? 0;
+  }
+  return Buffer.concat([head, ...blocks]);
+}
+
+/** Block 0 becomes a zlib stream of twice the block size of zeroes (a zip bomb in miniature). */
 function cloopBomb(b: Buffer): Buffer {
-  const bs = b.readUInt32BE(128);
-  const bomb = deflateSync(Buffer.alloc(2 * bs));
-  const start = cloopOffset(b, 0);
-  const slot = cloopOffset(b, 1) - start;
-  if (bomb.length > slot) throw new Error(`the zip bomb (${bomb.length} bytes) does not fit block 0's ${slot} bytes`);
-  bomb.copy(b, start);
-  return b;
+  const blocks = cloopBlocks(b);
+  blocks[0] = deflateSync(Buffer.alloc(2 * b.readUInt32BE(128)));
+  return cloopWith(b, blocks);
+}
+
+/** The last block gets 2 x block size + 1 KiB of trailing bytes after its zlib stream. */
+function cloopLongBlock(b: Buffer): Buffer {
+  const blocks = cloopBlocks(b);
+  const last = blocks.length - 1;
+  blocks[last] = Buffer.concat([blocks[last]!, Buffer.alloc(2 * b.readUInt32BE(128) + 1024, 0xee)]);
+  return cloopWith(b, blocks);
 }
 
 export function readonlyDefect(format: string, description: string): ReadonlyDefect {
