@@ -1373,3 +1373,120 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image parallels-zeroed is recreated from its recipe
     When the implementation recreates the golden image "parallels-zeroed" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=10M (CHS 20/16/63: 10321920 bytes): 1024 catalog entries of 16 KiB extents, 4-byte bitmaps
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-10m reads as recorded
+    Given the golden image "bochs-bximage-10m"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-10m is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-10m" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=128M (CHS 260/16/63: 134184960 bytes): 4096 catalog entries of 32 KiB extents
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-128m reads as recorded
+    Given the golden image "bochs-bximage-128m"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-128m is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-128m" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=1G (1073479680 bytes): 8192 catalog entries of 128 KiB extents, 32-byte bitmaps
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-1g reads as recorded
+    Given the golden image "bochs-bximage-1g"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-1g is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-1g" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # growing bochs image made by bximage -func=convert from a 4 MiB raw disk (512 catalog entries of 8 KiB extents) with 64 KiB at 0, 100 KiB at 1 MiB (13 extents, the last partly written) and one sector at 3 MiB (an extent with one bitmap bit set); bximage stamps the conversion time at 0x54 (masked)
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-converted reads as recorded
+    Given the golden image "bochs-bximage-converted"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-converted is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-converted" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 16384 -L 9 from a 1 MiB disk with 1536 bytes at 0 and 40 KiB at 12 KiB (blocks 0 to 3 partly written)
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b16k-l9 reads as recorded
+    Given the golden image "cloop-b16k-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b16k-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b16k-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 512 -L 9 (the smallest block QEMU accepts) from a 256 KiB disk with 10 KiB at 1 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b512-l9 reads as recorded
+    Given the golden image "cloop-b512-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b512-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b512-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 65536 -L 0 (zlib stored blocks, no compression) from a 256 KiB disk with 64 KiB at 96 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b64k-l0 reads as recorded
+    Given the golden image "cloop-b64k-l0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b64k-l0 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b64k-l0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 131072 -L -1 (7-Zip's deflate encoder) from a 1 MiB disk with 200 KiB at 100 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b128k-7zip reads as recorded
+    Given the golden image "cloop-b128k-7zip"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b128k-7zip is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b128k-7zip" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 1048576 -L 1 from a 2 MiB disk with 4 KiB either side of the 1 MiB block boundary
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b1m-l1 reads as recorded
+    Given the golden image "cloop-b1m-l1"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b1m-l1 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b1m-l1" from its recipe
+    Then the recreated image is byte-identical to the golden image

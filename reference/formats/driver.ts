@@ -23,4 +23,6 @@ export interface FormatDriver {
   open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
   /** option names this driver acts on (the schema lists them all) */
   readonly createOptionKeys: readonly string[];
+  /** false for the read-only formats (bochs, cloop, dmg): qemu-img create refuses them */
+  readonly canCreate?: boolean;
 }

@@ -8,6 +8,8 @@ import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
+import { bochsDriver } from './bochs.js';
+import { cloopDriver } from './cloop.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -18,6 +20,8 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['qcow', qcowDriver],
   ['vpc', vpcDriver],
   ['vhdx', vhdxDriver],
+  ['bochs', bochsDriver],
+  ['cloop', cloopDriver],
   // (one line per driver, above this comment)
 ]);
 

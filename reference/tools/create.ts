@@ -31,6 +31,9 @@ export type CreateImageRequest = CreateRequest;
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);
+  if (driver.canCreate === false) {
+    throw new BlockError('unsupported', `${req.filename}: Format driver '${req.format}' does not support image creation`, { option: 'format', value: req.format });
+  }
   refuseNonFileTarget(req.filename);
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
