@@ -14,6 +14,8 @@ DEB_PACKAGES=(qemu-utils make g++ python3)
 DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
 # NBD peers: nbdkit (server), libnbd-bin (nbdinfo, nbdcopy), qemu-system-common (qemu-storage-daemon).
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
+# Third-party readers compared with QEMU (issue 10): libyal's Python bindings, for Debian's /usr/bin/python3.
+DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
