@@ -49,7 +49,7 @@ export function createReferenceAdapter(): Adapter {
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi'],
     },
     create: (req) => guard(async () => {
       await createImage(req);

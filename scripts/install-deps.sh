@@ -14,6 +14,8 @@ DEB_PACKAGES=(qemu-utils make g++ python3)
 DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
 # NBD peers: nbdkit (server), libnbd-bin (nbdinfo, nbdcopy), qemu-system-common (qemu-storage-daemon).
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
+# iSCSI peer: tgt (tgtd, the user-space SCSI target, and tgtadm).
+DEB_PACKAGES+=(tgt)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -32,6 +34,7 @@ declare -A COMMAND_OF=(
   [nbdkit]=nbdkit
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
+  [tgt]=tgtd
 )
 
 installed() {
