@@ -85,11 +85,27 @@ export class Tgtd {
     return r.out;
   }
 
-  /** Start a tgtd on a free loopback port; `dir` holds its log. Throws (with the log) when it does not come up in 10 s. */
+  /**
+   * Start a tgtd on a free loopback port; `dir` holds its log. A port another
+   * process takes between our probe and tgtd's bind costs a retry on fresh
+   * ports; after three failures the error carries tgtd's log.
+   */
   static async start(dir: string): Promise<Tgtd> {
     fs.mkdirSync(dir, { recursive: true });
+    let last: Error | null = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await Tgtd.startOnce(dir, attempt);
+      } catch (e) {
+        last = e as Error;
+      }
+    }
+    throw last!;
+  }
+
+  private static async startOnce(dir: string, attempt: number): Promise<Tgtd> {
     // a control port no other tgtd uses: its socket must not exist yet
-    let cp = 1000 + (process.pid % 40000);
+    let cp = 1000 + ((process.pid * 3 + attempt * 7919) % 40000);
     while (fs.existsSync(`/run/tgtd/socket.${cp}`) || fs.existsSync(`/run/tgtd/socket.${cp}.lock`)) cp++;
     const port = await freePort();
     const log = path.join(dir, `tgtd-${port}.log`);
@@ -106,7 +122,8 @@ export class Tgtd {
       if ((await t.adm(['--op', 'show', '--mode', 'target'])).code === 0) return t;
       if (child.exitCode !== null || Date.now() > end) {
         await t.stop().catch(() => undefined);
-        throw new Error(`tgtd did not start on 127.0.0.1:${port} (control port ${cp}): ${fs.readFileSync(log, 'utf8').trim()}`);
+        const why = child.exitCode !== null ? `exit status ${child.exitCode}` : 'not answering tgtadm within 10 s';
+        throw new Error(`tgtd did not start on 127.0.0.1:${port} (control port ${cp}; ${why}): ${fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5).join(' | ')}`);
       }
     }
   }

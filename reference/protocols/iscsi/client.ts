@@ -183,10 +183,10 @@ export class IscsiClientNode implements ProtocolNode {
 
   private async readBlocks(lba: number, count: number, into: Buffer): Promise<void> {
     const n = count * this.blockSize;
-    const r = await this.session.command(this.opts.lun, readWrite(false, lba, count, this.sixteen), { read: n });
+    const r = await this.session.command(this.opts.lun, readWrite(false, lba, count, this.sixteen), { into: into.subarray(0, n) });
     checkStatus(r, `iSCSI READ${this.sixteen ? '16' : '10'} failed at lba ${lba}`);
-    if (r.received < n && r.residual === 0) throw new BlockError('io', `iSCSI READ at lba ${lba}: the target sent ${r.received} of ${n} bytes`);
-    r.data!.copy(into, 0, 0, n);
+    // (the buffer may be uninitialised memory: every byte must have come from the target)
+    if (r.received !== n) throw new BlockError('io', `iSCSI READ${this.sixteen ? '16' : '10'} at lba ${lba}: the target sent ${r.received} of ${n} bytes`);
   }
 
   private async writeBlocks(lba: number, data: Buffer): Promise<void> {
@@ -214,7 +214,7 @@ export class IscsiClientNode implements ProtocolNode {
     const bs = this.blockSize;
     const start = Math.floor(offset / bs) * bs;
     const end = Math.ceil((offset + length) / bs) * bs;
-    const buf = Buffer.alloc(end - start);
+    const buf = Buffer.allocUnsafe(end - start);
     await this.alignedRead(start, buf);
     return start === offset && end === offset + length ? buf : buf.subarray(offset - start, offset - start + length);
   }

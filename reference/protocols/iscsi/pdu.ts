@@ -85,6 +85,8 @@ export interface Pdu {
   ahs: Buffer;
   data: Buffer;
   itt: number;
+  /** the data segment was read straight into the buffer of the command it answers */
+  placed?: boolean;
 }
 
 export function parseBhs(bhs: Buffer): { opcode: number; immediate: boolean; flags: number; ahsLength: number; dataLength: number; itt: number } {

@@ -17,12 +17,12 @@
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import { BlockError } from '../../errors.js';
-import { WireReader } from '../nbd/wire.js';
 import {
   ATTR_SIMPLE, BHS_LEN, CMD_READ, CMD_WRITE, DATA_IN_STATUS, decodeKeys, digestBytes, encodeKeys, FINAL, loginStatusText,
   newBhs, NO_TAG, OP, OPCODE_NAMES, pad4, parseBhs, printable, snLessOrEqual, STAGE, type Pdu, type TextKeys,
 } from './pdu.js';
 import { parseSense, senseText, STATUS, statusText, type Sense } from './scsi.js';
+import { IscsiWire } from './wire.js';
 
 export const ISCSI_PORT = 3260;
 /** data segments during login: RFC 7143's default MaxRecvDataSegmentLength */
@@ -97,7 +97,7 @@ export function lunField(lun: number): Buffer {
 }
 
 export class IscsiSession {
-  private readonly reader: WireReader;
+  private readonly reader: IscsiWire;
   private cmdSN = 1;
   private expStatSN = 0;
   private maxCmdSN = 1;
@@ -114,7 +114,7 @@ export class IscsiSession {
     private readonly socket: net.Socket,
     readonly opts: IscsiSessionOptions,
   ) {
-    this.reader = new WireReader(socket, `iSCSI target ${opts.where}`, 4 * 1024 * 1024);
+    this.reader = new IscsiWire(socket, `iSCSI target ${opts.where}`, 4 * 1024 * 1024);
   }
 
   static async open(opts: IscsiSessionOptions): Promise<IscsiSession> {
@@ -175,8 +175,18 @@ export class IscsiSession {
     if (h.dataLength > maxData) {
       throw this.bad(`a ${OPCODE_NAMES[h.opcode] ?? `0x${h.opcode.toString(16)}`} PDU carries a data segment of ${h.dataLength} bytes, beyond the ${maxData} (MaxRecvDataSegmentLength) it may send`);
     }
-    const padded = await this.reader.read(h.dataLength + pad4(h.dataLength), t);
-    return { bhs, opcode: h.opcode, immediate: h.immediate, flags: h.flags, ahs, data: padded.subarray(0, h.dataLength), itt: h.itt };
+    // Data-In that fits its read goes straight into the read's buffer; anything else into a fresh one, for dispatch to judge
+    const dest = h.opcode === OP.DATA_IN ? this.placement(h.itt, bhs.readUInt32BE(40), h.dataLength) : null;
+    const data = dest ?? Buffer.allocUnsafe(h.dataLength);
+    await this.reader.readInto(data, t);
+    await this.reader.read(pad4(h.dataLength), t);
+    return { bhs, opcode: h.opcode, immediate: h.immediate, flags: h.flags, ahs, data, itt: h.itt, placed: dest !== null };
+  }
+
+  private placement(itt: number, off: number, len: number): Buffer | null {
+    const t = this.tasks.get(itt);
+    if (!t?.dataIn || len === 0 || off !== t.received || off + len > t.edtl) return null;
+    return t.dataIn.subarray(off, off + len);
   }
 
   /** StatSN / ExpCmdSN / MaxCmdSN of a target PDU (offsets 24, 28, 32). */
@@ -422,7 +432,9 @@ export class IscsiSession {
         if (!t.dataIn) throw this.bad('Data-In for a command that reads nothing');
         const off = p.bhs.readUInt32BE(40);
         if (off + p.data.length > t.edtl) throw this.bad(`Data-In of ${p.data.length} bytes at offset ${off} overruns the ${t.edtl} bytes asked for`);
-        p.data.copy(t.dataIn, off);
+        // DataPDUInOrder=Yes was negotiated: each Data-In continues where the last ended, so no byte is left unwritten
+        if (off !== t.received) throw this.bad(`Data-In at offset ${off} where ${t.received} was next (DataPDUInOrder=Yes)`);
+        if (!p.placed) p.data.copy(t.dataIn, off);
         t.received += p.data.length;
         if (p.flags & DATA_IN_STATUS) {
           if (!(p.flags & FINAL)) throw this.bad('Data-In with status but without the final bit');
@@ -536,13 +548,14 @@ export class IscsiSession {
     }
   }
 
-  /** One SCSI command: `read` bytes come back in a fresh buffer, `write` bytes go out. */
-  async command(lun: number, cdb: Buffer, dir: { read?: number; write?: Buffer } = {}): Promise<ScsiResult & { data?: Buffer }> {
+  /** One SCSI command: `read` bytes come back in a fresh buffer (or in `into`), `write` bytes go out. */
+  async command(lun: number, cdb: Buffer, dir: { read?: number; into?: Buffer; write?: Buffer } = {}): Promise<ScsiResult & { data?: Buffer }> {
     if (this.dead) throw this.dead;
     await this.slot();
     const itt = this.allocItt();
-    const edtl = dir.read ?? dir.write?.length ?? 0;
-    const dataIn = dir.read !== undefined ? Buffer.alloc(dir.read) : undefined;
+    // `into`: Data-In lands straight in the caller's buffer (reads of guest data), else in a fresh zeroed one
+    const dataIn = dir.into ?? (dir.read !== undefined ? Buffer.alloc(dir.read) : undefined);
+    const edtl = dataIn?.length ?? dir.write?.length ?? 0;
     const lunBuf = lunField(lun);
     const result = new Promise<ScsiResult>((resolve, reject) => {
       const t: Task = { itt, lun: lunBuf, cdb, edtl, dataIn, dataOut: dir.write, received: 0, timer: null, resolve, reject };
