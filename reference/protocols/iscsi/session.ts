@@ -159,7 +159,14 @@ export class IscsiSession {
       const p = pad4(data.length);
       if (p) parts.push(Buffer.alloc(p));
     }
-    this.socket.write(parts.length === 1 ? bhs : Buffer.concat(parts));
+    if (parts.length === 1) {
+      this.socket.write(bhs);
+      return;
+    }
+    // corked pieces leave in one writev: the data segment is never copied into a joined buffer
+    this.socket.cork();
+    for (const part of parts) this.socket.write(part);
+    process.nextTick(() => this.socket.uncork());
   }
 
   /** One PDU from the target, bounded: `maxData` is the largest data segment we take. */
