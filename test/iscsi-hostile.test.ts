@@ -300,3 +300,11 @@ test('a NOP-In ping from the target is answered with its tag, and the session go
   assert.equal(data[0], 0x42);
   await node.close();
 });
+
+test('options the reference cannot honour are refused by name, before any connection', async () => {
+  const { openImage } = await import('../reference/graph/open.js');
+  const base = { driver: 'iscsi', transport: 'tcp', portal: '127.0.0.1:1', target: 'iqn.2026-12.qbc.test:x', lun: 1 };
+  for (const [extra, option] of [[{ 'password-secret': 'sec0' }, 'password-secret'], [{ transport: 'iser' }, 'transport']] as const) {
+    await assert.rejects(openImage(`json:${JSON.stringify({ ...base, ...extra })}`, {}), (e: unknown) => e instanceof BlockError && e.code === 'unsupported' && e.option === option);
+  }
+});

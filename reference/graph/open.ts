@@ -104,6 +104,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     }
     case 'iscsi':
       if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI over iSER (RDMA) is not supported by the reference', { option: 'transport', value: 'iser' });
+      if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' needs secret objects, which the reference does not have yet; give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
       return IscsiClientNode.connect({
         portal: String(o.portal), target: String(o.target), lun: Number(o.lun ?? 0),
         user: typeof o.user === 'string' ? o.user : undefined, password: typeof o.password === 'string' ? o.password : undefined,
