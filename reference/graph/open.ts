@@ -103,7 +103,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
       return NbdClientNode.connect({ server: { type: 'inet', host: String(server.host), port: Number(port) }, export: exp, readOnly: ro, displayName: shown });
     }
     case 'iscsi':
-      if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI over iSER (RDMA) is not supported by the reference', { option: 'transport', value: 'iser' });
+      if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI: Failed to connect to LUN : the iSER (RDMA) transport is not supported by the reference', { option: 'transport', value: 'iser' });
       if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' needs secret objects, which the reference does not have yet; give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
       return IscsiClientNode.connect({
         portal: String(o.portal), target: String(o.target), lun: Number(o.lun ?? 0),
