@@ -51,7 +51,7 @@ export function createReferenceAdapter(): Adapter {
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi'],
     },
     create: (req) => guard(async () => {
       await createImage(req);

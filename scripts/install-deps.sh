@@ -16,6 +16,8 @@ DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
 # Third-party readers compared with QEMU (issue 10): libyal's Python bindings, for Debian's /usr/bin/python3.
 DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde)
+# iSCSI peer: tgt (tgtd, the user-space SCSI target, and tgtadm).
+DEB_PACKAGES+=(tgt)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -34,6 +36,7 @@ declare -A COMMAND_OF=(
   [nbdkit]=nbdkit
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
+  [tgt]=tgtd
 )
 
 installed() {

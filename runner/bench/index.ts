@@ -5,6 +5,7 @@ import { nbdCases } from './nbd.js';
 import { filenameCases } from './filenames.js';
 import { vpcVhdxCases } from './vpc-vhdx.js';
 import { fmt4Cases } from './fmt4.js';
+import { iscsiCases } from './iscsi.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -12,5 +13,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['filenames', filenameCases],
   ['vpc-vhdx', vpcVhdxCases],
   ['fmt4', fmt4Cases],
+  ['iscsi', iscsiCases],
   // (one line per area, above this comment)
 ];
