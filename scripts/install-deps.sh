@@ -14,6 +14,8 @@ DEB_PACKAGES=(qemu-utils make g++ python3)
 DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
 # NBD peers: nbdkit (server), libnbd-bin (nbdinfo, nbdcopy), qemu-system-common (qemu-storage-daemon).
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
+# SSH and GlusterFS peers: a private sshd (+ ssh-agent, sftp-server); glusterd with a one-brick volume.
+DEB_PACKAGES+=(openssh-server glusterfs-server)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -30,6 +32,8 @@ declare -A COMMAND_OF=(
   [dosfstools]=fsck.fat
   [mtools]=mcopy
   [nbdkit]=nbdkit
+  [openssh-server]=sshd
+  [glusterfs-server]=glusterd
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
 )

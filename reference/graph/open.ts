@@ -11,6 +11,7 @@ import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
 import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
+import { openSshSpec } from '../protocols/ssh/open.js';
 import { RawWindow } from '../formats/raw-window.js';
 import { displayName, parseFilename, protocolOf, type NodeSpec } from '../uri/index.js';
 import { pathHasProtocol } from '../uri/protocol-name.js';
@@ -100,6 +101,8 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
       }
       return NbdClientNode.connect({ server: { type: 'inet', host: String(server.host), port: Number(port) }, export: exp, readOnly: ro, displayName: shown });
     }
+    case 'ssh':
+      return openSshSpec(o, ro, displayName(spec));
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);
