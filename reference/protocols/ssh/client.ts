@@ -89,7 +89,8 @@ export class SshNode implements ProtocolNode {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new BlockError('io', `Failed to connect to '${where}': timed out after ${timeout} ms`)), timeout);
         conn.once('ready', () => { clearTimeout(timer); resolve(); });
-        conn.once('error', (e: Error & { code?: string; level?: string }) => {
+        // ssh2 may emit more than one error for one failure: the first decides, the others are dropped
+        conn.on('error', (e: Error & { code?: string; level?: string }) => {
           clearTimeout(timer);
           if (keyError) return reject(keyError);
           if (e.level === 'client-authentication') {
