@@ -51,6 +51,7 @@ export function createReferenceAdapter(): Adapter {
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'ssh'],
+      notes: { gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
     },
     create: (req) => guard(async () => {
       await createImage(req);
