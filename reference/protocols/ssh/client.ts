@@ -39,10 +39,10 @@ export interface SshClientOptions {
   warn?: (line: string) => void;
 }
 
-/** SFTP read/write size per request (OpenSSH serves up to 255 KiB; 64 KiB keeps the window small). */
-const CHUNK = 64 * 1024;
-/** requests in flight per operation */
-const WINDOW = 16;
+/** SFTP read/write size per request (OpenSSH serves up to 255 KiB per request). */
+const CHUNK = 128 * 1024;
+/** requests in flight per operation: at most WINDOW * CHUNK = 4 MiB buffered beyond the caller's data */
+const WINDOW = 32;
 
 const SFTP_OPEN_READ = 0x1;
 const SFTP_OPEN_WRITE = 0x2;
