@@ -216,3 +216,27 @@ Then('the {word} printed no warning', function (this: QbcWorld, role: string) {
   if (got.length) throw new Error(`expected no warning; got ${got.map((w) => `"${w}"`).join(', ')}`);
   return undefined;
 });
+
+When('the implementation creates a {size} {format} image over ssh by {string}', async function (this: QbcWorld, size: number, format: string, form: string) {
+  const skip = lacksSsh(this, this.iut, 'implementation') ?? this.needs(format, 'create');
+  if (skip) return skip;
+  this.declare('image', format);
+  const ref = await filenameOf(this, form);
+  await this.iut.create({ format, filename: ref.filename, size });
+  return undefined;
+});
+
+Then('the oracle finds there a {format} image of {size}', async function (this: QbcWorld, format: string, size: number) {
+  const oracle = this.oracle;
+  if (!oracle) return this.notApplicable('no oracle to judge the image (--oracle none)');
+  const skip = this.needs(format, 'info', oracle);
+  if (skip) return skip;
+  const img = this.image();
+  const info = await oracle.info({ filename: img.filename, format });
+  if (info['virtual-size'] !== size) throw new Error(`the oracle sees a virtual size of ${info['virtual-size']}, not ${size}`);
+  if (!oracle.capabilities.formats[format]?.includes('check')) return undefined;
+  const c = await oracle.check({ filename: img.filename, format });
+  // 63: the format has no check (raw)
+  if (c.exitCode !== 0 && c.exitCode !== 63) throw new Error(`the oracle's check of the image fails: ${JSON.stringify(c)}`);
+  return undefined;
+});

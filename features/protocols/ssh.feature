@@ -27,6 +27,17 @@ Feature: SSH: images on a remote host, reached over SFTP
       | qcow2  | implementation | oracle         |
       | qcow2  | oracle         | implementation |
 
+  @spec:ssh.uri
+  Scenario Outline: a <format> image created over ssh by the implementation is one the oracle opens
+    Given a private sshd on loopback
+    When the implementation creates a 3 MiB <format> image over ssh by "ssh://127.0.0.1:{port}{path}?host_key_check=no"
+    Then the oracle finds there a <format> image of 3 MiB
+
+    Examples:
+      | format |
+      | raw    |
+      | qcow2  |
+
   @spec:ssh.user @spec:ssh.options
   Scenario Outline: the <how> names the same remote image
     Given a 1 MiB raw file with 4 KiB of pattern 0x6b at offset 64 KiB

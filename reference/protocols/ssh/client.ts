@@ -276,6 +276,26 @@ export class SshNode implements ProtocolNode {
     return NaN;
   }
 
+  /**
+   * Renames the remote file (the image a create built under a temporary name takes
+   * its real one): posix-rename@openssh.com replaces an existing target atomically;
+   * plain SFTP rename refuses an existing target, so that one is removed first.
+   */
+  async renameTo(target: string): Promise<void> {
+    const ext = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+    if (ext['posix-rename@openssh.com'] === '1') {
+      await this.call<void>('rename', (cb) => this.sftp.ext_openssh_rename(this.opts.path, target, (err: Error | null | undefined) => cb(err, undefined)));
+      return;
+    }
+    await this.call<void>('remove', (cb) => this.sftp.unlink(target, (err) => cb(err && !/No such file/.test(err.message) ? err : undefined, undefined)));
+    await this.call<void>('rename', (cb) => this.sftp.rename(this.opts.path, target, (err) => cb(err, undefined)));
+  }
+
+  /** Removes the remote file (a create that failed leaves nothing behind). */
+  async remove(): Promise<void> {
+    await this.call<void>('remove', (cb) => this.sftp.unlink(this.opts.path, (err) => cb(err, undefined)));
+  }
+
   /** has_zero_init: a regular remote file reads as zeroes where nothing was written. */
   get zeroInit(): boolean {
     return this.regular;

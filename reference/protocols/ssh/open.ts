@@ -43,3 +43,26 @@ export function sshOptions(o: Record<string, unknown>): { host: string; port: nu
 export function openSshSpec(o: Record<string, unknown>, readOnly: boolean, displayName: string, create = false): Promise<SshNode> {
   return SshNode.connect({ ...sshOptions(o), readOnly, create, displayName });
 }
+
+/**
+ * qemu-img create over ssh: the image is built in a temporary remote file beside
+ * the target and renamed into place once complete, so a failure leaves neither a
+ * half-written image nor a clobbered one.
+ */
+export async function createOverSsh(o: Record<string, unknown>, build: (file: SshNode) => Promise<void>): Promise<void> {
+  const opts = sshOptions(o);
+  const dir = opts.path.slice(0, opts.path.lastIndexOf('/') + 1);
+  const base = opts.path.slice(opts.path.lastIndexOf('/') + 1);
+  const tmp = `${dir}.${base}.qbc-${process.pid}-${Date.now()}.tmp`;
+  const node = await SshNode.connect({ ...opts, path: tmp, readOnly: false, create: true });
+  try {
+    await build(node);
+    await node.flush();
+    await node.renameTo(opts.path);
+  } catch (e) {
+    await node.remove().catch(() => undefined);
+    await node.close().catch(() => undefined);
+    throw e;
+  }
+  await node.close();
+}
