@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BlockError } from '../reference/errors.js';
 import { openImage } from '../reference/graph/open.js';
+import { createImage } from '../reference/tools/create.js';
 import { SshNode, type SshClientOptions } from '../reference/protocols/ssh/client.js';
 import { checkKnownHosts, fingerprintMatches, hostFieldMatches, keyType } from '../reference/protocols/ssh/hostkey.js';
 import { collectWarnings } from '../reference/warnings.js';
@@ -79,6 +80,22 @@ test('qcow2 over ssh: written by the reference, checked clean by qemu-img over s
   await node.close();
   sh('qemu-io', ['-f', 'qcow2', '-r', '-c', `read -P 0x11 ${3 << 20} 200000`, uri(f)]);
   sh('qemu-img', ['check', '-f', 'qcow2', uri(f)]);
+});
+
+test('create over ssh: qemu-img checks the qcow2 clean; a refused create leaves nothing on the server', { skip: unavailable ?? false }, async () => {
+  const sub = join(dir, 'create');
+  execFileSync('mkdir', ['-p', sub]);
+  await createImage({ format: 'qcow2', filename: uri(join(sub, 'new.qcow2')), size: 5 << 20 });
+  sh('qemu-img', ['check', '-f', 'qcow2', join(sub, 'new.qcow2')]);
+  assert.match(sh('qemu-img', ['info', '-f', 'qcow2', join(sub, 'new.qcow2')]), /virtual size: 5 MiB/);
+  // an existing image is replaced only by a complete one
+  await assert.rejects(createImage({ format: 'qcow2', filename: uri(join(sub, 'new.qcow2')), size: 5 << 20, options: 'cluster_size=3' }), /cluster_size/);
+  // refused once the temporary remote file exists (ssh cannot preallocate): that file goes too
+  await assert.rejects(createImage({ format: 'raw', filename: uri(join(sub, 'new.raw')), size: 1 << 20, options: 'preallocation=full' }), /preallocation/);
+  sh('qemu-img', ['check', '-f', 'qcow2', join(sub, 'new.qcow2')]);
+  assert.deepEqual(readdirSync(sub), ['new.qcow2']);
+  await assert.rejects(createImage({ format: 'raw', filename: uri(join(dir, 'no-such-dir', 'x.raw')), size: 1 << 20 }), /No such file/);
+  assert.equal(existsSync(join(dir, 'no-such-dir')), false);
 });
 
 test('truncate grows by its last byte; shrinking and preallocation are refused as qemu refuses them', { skip: unavailable ?? false }, async () => {
