@@ -57,6 +57,11 @@ export interface CreateRequest {
 }
 
 /** qemu-io style guest I/O: what qemu-io -c "write -P 0xab 0 64k" etc. do. */
+/** What a successful io() may report besides success: warnings, without their "warning: " prefix. */
+export interface IoOutcome {
+  warnings: string[];
+}
+
 export type IoCommand =
   | { op: 'write'; offset: number; length: number; pattern: number }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
@@ -172,8 +177,11 @@ export interface Adapter {
   convert(req: ConvertRequest): Promise<void>;
   /** true when both images show the same guest bytes (qemu-img compare exit 0) */
   compare(a: ImageRef, b: ImageRef): Promise<{ identical: boolean; message: string }>;
-  /** Runs the commands in order in one open of the image; a failed read -P verification rejects. */
-  io(image: ImageRef, commands: IoCommand[]): Promise<void>;
+  /**
+   * Runs the commands in order in one open of the image; a failed read -P verification rejects.
+   * May resolve to the warnings the implementation printed (qemu-io's "warning: ..." lines).
+   */
+  io(image: ImageRef, commands: IoCommand[]): Promise<void | IoOutcome>;
   /** sha256 (hex) of the whole guest-visible disk content */
   guestSha256(image: ImageRef): Promise<string>;
   /** qemu-img resize [--shrink] [--preallocation=MODE] FILE SIZE; size "1G", "+64M" or "-1M". Needs capability 'resize'. */

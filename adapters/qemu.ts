@@ -21,6 +21,7 @@ import {
   type ImageInfo,
   type ImageRef,
   type IoCommand,
+  type IoOutcome,
   type MapEntry,
   type MeasureRequest,
   type MeasureResult,
@@ -76,7 +77,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', ...(opts.qemuImg ? [] : ['gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI is the reference initiator
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', ...(opts.qemuImg ? [] : ['gluster', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI and SSH are the reference's
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -219,7 +220,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       fail(r);
     },
 
-    async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
+    async io(image: ImageRef, commands: IoCommand[]): Promise<IoOutcome | void> {
       if (commands.length === 0) return;
       // A list of reads only opens read-only, as a reader would (and works on images marked corrupt).
       const args = commands.every((c) => c.op === 'read') ? ['-r'] : [];
@@ -237,6 +238,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
         const lines = out.split('\n').filter((l) => IO_FAILURE.test(l)).map((l) => l.trim());
         throw new ImplError(lines.join('\n') || r.stderr.trim() || `exit status ${r.exitCode}`, r.exitCode || 1, name);
       }
+      // "qemu-io: warning: TEXT" (qbc io prints "warning: TEXT")
+      return { warnings: [...r.stderr.matchAll(/^(?:[^:\n]*: )?warning: (.*)$/gm)].map((m) => m[1]!.trim()) };
     },
 
     async resize(image: ImageRef, req: { size: string; shrink?: boolean; preallocation?: string }): Promise<void> {

@@ -16,6 +16,7 @@ import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
 import { serveNbdWith } from './nbd-serve.js';
+import { collectWarnings } from '../reference/warnings.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
 import { join } from 'node:path';
 import { repoRoot } from './index.js';
@@ -51,7 +52,8 @@ export function createReferenceAdapter(): Adapter {
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh'],
+      notes: { gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
     },
     create: (req) => guard(async () => {
       await createImage(req);
@@ -77,7 +79,7 @@ export function createReferenceAdapter(): Adapter {
     measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
     convert: (req) => guard(() => convertImage(req)),
     compare: (a, b) => guard(() => compareImages(a, b)),
-    io: (image, commands) => guard(() => ioOnImage(image, commands)),
+    io: (image, commands) => guard(async () => ({ warnings: (await collectWarnings(() => ioOnImage(image, commands))).warnings })),
     guestSha256: (image) => guard(() => guestSha256(image)),
     rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
     commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),

@@ -18,6 +18,8 @@ DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
 DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde)
 # iSCSI peer: tgt (tgtd, the user-space SCSI target, and tgtadm).
 DEB_PACKAGES+=(tgt)
+# SSH and GlusterFS peers: a private sshd (+ ssh-agent, sftp-server); glusterd with a one-brick volume.
+DEB_PACKAGES+=(openssh-server glusterfs-server)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -34,6 +36,8 @@ declare -A COMMAND_OF=(
   [dosfstools]=fsck.fat
   [mtools]=mcopy
   [nbdkit]=nbdkit
+  [openssh-server]=sshd
+  [glusterfs-server]=glusterd
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
   [tgt]=tgtd

@@ -13,6 +13,7 @@ import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
 import { IscsiClientNode } from '../protocols/iscsi/client.js';
 import { ISCSI_DEFAULT_INITIATOR } from '../uri/iscsi.js';
+import { openSshSpec } from '../protocols/ssh/open.js';
 import { RawWindow } from '../formats/raw-window.js';
 import { displayName, parseFilename, protocolOf, type NodeSpec } from '../uri/index.js';
 import { pathHasProtocol } from '../uri/protocol-name.js';
@@ -113,6 +114,8 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
         timeout: typeof o.timeout === 'number' && o.timeout > 0 ? o.timeout : undefined,
         readOnly: ro, displayName: displayName(spec),
       });
+    case 'ssh':
+      return openSshSpec(o, ro, displayName(spec));
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);

@@ -10,7 +10,8 @@ import { BlockError } from '../errors.js';
 import { driverFor, openImage, resolveBacking } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
 import { resolveCreateOptions } from '../options/create-options.js';
-import { findProtocol } from '../uri/index.js';
+import { findProtocol, parseFilename, protocolOf } from '../uri/index.js';
+import { createOverSsh } from '../protocols/ssh/open.js';
 import type { CreateRequest } from '../../adapters/adapter.js';
 
 /**
@@ -18,10 +19,11 @@ import type { CreateRequest } from '../../adapters/adapter.js';
  * (sheepdog:///img, nbd://..., json:{...}) is refused instead of being taken
  * for a local file name.
  */
-function refuseNonFileTarget(filename: string): void {
+function refuseNonFileTarget(filename: string): string {
   if (filename.startsWith('json:')) throw new BlockError('unsupported', `${filename}: creating an image named by json: options is not supported by the reference yet`, { option: 'filename' });
   const proto = findProtocol(filename, true);
-  if (proto.name === 'file') return;
+  // ssh: the image is built over SFTP (reference/protocols/ssh/open.ts)
+  if (proto.name === 'file' || proto.name === 'ssh') return proto.name;
   if (proto.removedIn) throw new BlockError('unsupported', `${filename}: Unknown protocol '${proto.name}': the ${proto.name} driver was removed in QEMU ${proto.removedIn}`, { option: 'filename' });
   throw new BlockError('unsupported', `${filename}: creating images over protocol ${proto.name} is not supported by the reference yet`, { option: 'filename' });
 }
@@ -34,7 +36,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   if (driver.canCreate === false) {
     throw new BlockError('unsupported', `${req.filename}: Format driver '${req.format}' does not support image creation`, { option: 'format', value: req.format });
   }
-  refuseNonFileTarget(req.filename);
+  const protocol = refuseNonFileTarget(req.filename);
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
   if (req.backingFile !== undefined) extra.backing_file = req.backingFile;
@@ -58,6 +60,11 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   }
   // QEMU counts disks in 512-byte sectors.
   opts.size = Math.ceil((opts.size as number) / 512) * 512;
+
+  if (protocol === 'ssh') {
+    await createOverSsh(protocolOf(parseFilename(req.filename)).typed as Record<string, unknown>, (file) => driver.create(file, opts));
+    return opts;
+  }
 
   const dir = path.dirname(path.resolve(req.filename));
   const tmp = path.join(dir, `.${path.basename(req.filename)}.qbc-${process.pid}-${Date.now()}.tmp`);

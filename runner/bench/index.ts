@@ -6,6 +6,7 @@ import { filenameCases } from './filenames.js';
 import { vpcVhdxCases } from './vpc-vhdx.js';
 import { fmt4Cases } from './fmt4.js';
 import { iscsiCases } from './iscsi.js';
+import { sshCases } from './ssh.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -14,5 +15,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['vpc-vhdx', vpcVhdxCases],
   ['fmt4', fmt4Cases],
   ['iscsi', iscsiCases],
+  ['ssh', sshCases],
   // (one line per area, above this comment)
 ];
