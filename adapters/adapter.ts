@@ -105,6 +105,13 @@ export type MapEntry = MapEntryOutput;
 /** qemu-img measure --output=json */
 export type MeasureResult = QemuImgMeasure;
 
+/** qemu-img snapshot: -l lists, -c NAME creates, -a NAME (or ID) applies, -d NAME deletes. */
+export interface SnapshotRequest {
+  action: 'list' | 'create' | 'apply' | 'delete';
+  /** the snapshot's name (apply also takes an ID); not for list */
+  name?: string;
+}
+
 /** What qemu-nbd is asked to export: a unix socket or a loopback TCP port, and its options. */
 export interface NbdServeRequest {
   socket?: string;
@@ -182,6 +189,11 @@ export interface Adapter {
   rebase?(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void>;
   /** qemu-img amend -o OPTIONS FILE. Needs capability 'amend'. */
   amend?(image: ImageRef, req: { options: string }): Promise<void>;
+  /**
+   * qemu-img snapshot -l | -c NAME | -a NAME | -d NAME FILE; resolves to what qemu-img printed
+   * (the -l table, or "" for the others). Needs capability 'snapshot'.
+   */
+  snapshot?(image: ImageRef, req: SnapshotRequest): Promise<string>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
   /**

@@ -27,6 +27,7 @@ import {
   type NbdServeRequest,
   type ResolveFilenameRequest,
   type ResolvedFilename,
+  type SnapshotRequest,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { resolvedFromInfo } from './qemu-filename.js';
@@ -47,8 +48,8 @@ interface RunResult {
   stderr: string;
 }
 
-/** Operations this dialect offers (snapshot has no Adapter method yet). */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend'] as const;
+/** Operations this dialect offers. */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend', 'snapshot'] as const;
 const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
@@ -257,6 +258,15 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
 
     async amend(image: ImageRef, req: { options: string }): Promise<void> {
       await img(['amend', ...fmtArgs('-f', image), '-o', req.options, image.filename], image.filename);
+    },
+
+    async snapshot(image: ImageRef, req: SnapshotRequest): Promise<string> {
+      const flag = { list: '-l', create: '-c', apply: '-a', delete: '-d' }[req.action];
+      // qemu-img snapshot has no -f: it always probes (or takes --image-opts)
+      const args = ['snapshot', ...(image.imageOpts ? ['--image-opts'] : []), ...(req.action === 'list' ? [flag] : [flag, req.name ?? ''])];
+      args.push(image.filename);
+      const r = await img(args, image.filename);
+      return r.stdout.replace(/\n$/, '');
     },
 
     async commit(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void> {

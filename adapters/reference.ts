@@ -15,6 +15,7 @@ import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
+import { snapshotImage, snapshotTable } from '../reference/tools/snapshot.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ import { repoRoot } from './index.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
 const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
-const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend'];
+const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend', 'snapshot'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -79,6 +80,10 @@ export function createReferenceAdapter(): Adapter {
     guestSha256: (image) => guard(() => guestSha256(image)),
     rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
     commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),
+    snapshot: (image, req) => guard(async () => {
+      const list = await snapshotImage({ filename: image.filename, format: image.format, action: req.action, name: req.name });
+      return req.action === 'list' ? snapshotTable(list) : '';
+    }),
     amend: (image, req) => guard(() => amendImage({ filename: image.filename, format: image.format, options: req.options })),
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });

@@ -1,7 +1,8 @@
 /**
  * `qbc img`: the reference block layer behind qemu-img's command line, so that
  * anything scripted against qemu-img can run against the reference unchanged.
- * Subcommands: create, info, check, map, measure, convert, compare.
+ * Subcommands: create, info, check, map, measure, convert, compare, resize, rebase,
+ * commit, amend, snapshot.
  */
 import { BlockError } from '../errors.js';
 import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
@@ -17,6 +18,7 @@ import { resizeImage } from '../tools/resize.js';
 import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
 import { amendImage } from '../tools/amend.js';
+import { snapshotImage, snapshotTable, type SnapshotAction } from '../tools/snapshot.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
@@ -180,6 +182,26 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       return 0;
     },
   },
+  snapshot: {
+    // no -f: qemu-img snapshot always probes the format
+    withValue: ['a', 'c', 'd', 'object'],
+    flags: ['l', 'q', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const actions: Array<[string, SnapshotAction]> = [['l', 'list'], ['a', 'apply'], ['c', 'create'], ['d', 'delete']];
+      const given = actions.filter(([k]) => has(p, k));
+      if (given.length > 1 || (p.opts.get(given[0]?.[0] ?? '')?.length ?? 0) > 1) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
+      const filename = one(p);
+      // like qemu-img, no action at all opens nothing and does nothing
+      if (!given.length) return 0;
+      const [flag, action] = given[0];
+      const list = await snapshotImage({ filename, action, name: action === 'list' ? undefined : last(p, flag) });
+      if (action === 'list') {
+        const t = snapshotTable(list);
+        if (t) out(t);
+      }
+      return 0;
+    },
+  },
   compare: {
     withValue: ['f', 'F', 'T', 'object'],
     flags: ['s', 'q', 'p', 'U', 'force-share', 'h', 'image-opts'],
@@ -278,6 +300,8 @@ function humanInfo(i: Record<string, unknown>): string {
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
   if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
+  const snaps = snapshotTable((i.snapshots as Parameters<typeof snapshotTable>[0] | undefined) ?? []);
+  if (snaps) lines.push(snaps);
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
