@@ -28,6 +28,8 @@ import {
   type ResolveFilenameRequest,
   type ResolvedFilename,
   type SnapshotRequest,
+  type BitmapRequest,
+  type DdRequest,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { resolvedFromInfo } from './qemu-filename.js';
@@ -49,8 +51,8 @@ interface RunResult {
 }
 
 /** Operations this dialect offers. */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend', 'snapshot'] as const;
-const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend', 'snapshot', 'bitmap', 'dd'] as const;
+const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'dd'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
 const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
@@ -267,6 +269,19 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       args.push(image.filename);
       const r = await img(args, image.filename);
       return r.stdout.replace(/\n$/, '');
+    },
+
+    async bitmap(image: ImageRef, req: BitmapRequest): Promise<void> {
+      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.map((a) => `--${a}`)];
+      if (req.granularity !== undefined) args.push('-g', req.granularity);
+      args.push(image.filename, req.name);
+      await img(args, image.filename);
+    },
+
+    async dd(req: DdRequest): Promise<void> {
+      const args = ['dd', ...fmtArgs('-f', req.source), ...(req.target.format ? ['-O', req.target.format] : [])];
+      args.push(`if=${req.source.filename}`, `of=${req.target.filename}`, ...(req.operands ?? []));
+      await img(args, req.target.filename);
     },
 
     async commit(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void> {

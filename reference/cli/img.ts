@@ -18,6 +18,8 @@ import { resizeImage } from '../tools/resize.js';
 import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
 import { amendImage } from '../tools/amend.js';
+import { bitmapImage, type BitmapAction } from '../tools/bitmap.js';
+import { ddImage } from '../tools/dd.js';
 import { snapshotImage, snapshotTable, type SnapshotAction } from '../tools/snapshot.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
@@ -30,7 +32,7 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   return { format: last(p, 'f'), imageOpts };
 }
 
-type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
+type Handler = (p: ParsedArgs, out: (s: string) => void, argv?: string[]) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
   create: {
@@ -202,6 +204,27 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       return 0;
     },
   },
+  bitmap: {
+    withValue: ['f', 'g', 'b', 'F', 'merge', 'object'],
+    flags: ['add', 'remove', 'clear', 'enable', 'disable', 'q', 'h', 'image-opts'],
+    async run(p, _out, argv) {
+      if (p.positional.length !== 2) throw new UsageError('Expecting filename and bitmap name');
+      const [filename, bitmap] = p.positional;
+      const names = ['add', 'remove', 'clear', 'enable', 'disable', 'merge'];
+      // the operations in command-line order
+      const actions = (argv ?? []).map((a) => a.replace(/^--/, '').split('=')[0]).filter((a) => names.includes(a)) as BitmapAction[];
+      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g') });
+      return 0;
+    },
+  },
+  dd: {
+    withValue: ['f', 'O', 'object'],
+    flags: ['U', 'force-share', 'h', 'image-opts'],
+    async run(p) {
+      await ddImage({ operands: p.positional, format: last(p, 'f'), outputFormat: last(p, 'O') });
+      return 0;
+    },
+  },
   compare: {
     withValue: ['f', 'F', 'T', 'object'],
     flags: ['s', 'q', 'p', 'U', 'force-share', 'h', 'image-opts'],
@@ -224,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    return await cmd.run(parseArgs(rest, cmd), out);
+    return await cmd.run(parseArgs(rest, cmd), out, rest);
   } catch (e) {
     if (e instanceof BlockError || e instanceof UsageError) {
       process.stderr.write(`${PROG}: ${e.message}\n`);

@@ -208,6 +208,23 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
     }
   }
   if (img.snapshotsSize) ref(img.header.snapshotsOffset, img.snapshotsSize, 'snapshot table');
+  // Persistent bitmaps: the directory, each bitmap table and its data clusters.
+  if (img.bitmaps) {
+    ref(img.bitmaps.offset, img.bitmaps.size, 'bitmap directory');
+    for (const b of img.bitmaps.bitmaps) {
+      if (!b.tableSize) continue;
+      if (!ref(b.tableOffset, b.tableSize * 8, 'bitmap table')) continue;
+      const raw = await img.file.read(b.tableOffset, b.tableSize * 8);
+      for (let k = 0; k < b.tableSize; k++) {
+        const data = Number(raw.readBigUInt64BE(k * 8) & 0x00fffffffffffe00n);
+        if (!data) continue;
+        if (data % cs) {
+          log(`ERROR bitmap '${b.name}': data cluster 0x${data.toString(16)} is not cluster aligned`);
+          t.corruptions++;
+        } else ref(data, cs, 'bitmap data cluster');
+      }
+    }
+  }
   // Refcount metadata counts itself.
   const rc = img.refcounts;
   ref(rc.tableOffset, rc.table.length * 8, 'refcount table');

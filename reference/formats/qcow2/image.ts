@@ -10,7 +10,7 @@ import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '..
 import type { CheckResult } from '../../../adapters/adapter.js';
 import { FileNode } from '../../protocols/file.js';
 import {
-  AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
+  AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
   MAX_L1_BYTES, MAX_REFTABLE_BYTES, OFFSET_MASK, OFLAG_COPIED, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
   type HeaderExtension, type Qcow2Header,
@@ -19,6 +19,7 @@ import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
 import { Refcounts, refcountMetadata } from './refcount.js';
 import { compressCluster, decompressCluster } from './compress.js';
 import { readSnapshotTable, type Qcow2Snapshot } from './snapshot-table.js';
+import { bitmapsInfo, markDirty, readBitmapDirectory, trackingBitmaps, type BitmapDirectory } from './bitmaps.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -47,6 +48,8 @@ export class Qcow2Image implements ImageNode {
   /** the internal snapshots, in table order, and the table's size in bytes */
   snapshots: Qcow2Snapshot[] = [];
   snapshotsSize = 0;
+  /** the persistent dirty bitmaps (null: no bitmaps extension, or one a bitmap-unaware program made stale) */
+  bitmaps: BitmapDirectory | null = null;
   /**
    * L2 tables in memory, and the byte ranges changed since they were last
    * written. Like QEMU's writeback metadata caches, changes reach the file on
@@ -166,6 +169,8 @@ export class Qcow2Image implements ImageNode {
     const table = await readSnapshotTable(file, h.snapshotsOffset, h.nbSnapshots, cs, h.size);
     img.snapshots = table.snapshots;
     img.snapshotsSize = table.size;
+    const bext = exts.find((e) => e.type === EXT_BITMAPS);
+    if (bext && (h.autoclearFeatures & AUTOCLEAR_BITMAPS)) img.bitmaps = await readBitmapDirectory(file, bext.data, cs);
     for (const e of exts) {
       if (e.type === EXT_BACKING_FORMAT) img.backingFormat = e.data.toString('utf8');
       if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
@@ -203,6 +208,7 @@ export class Qcow2Image implements ImageNode {
     if (this.hasDataFile) data['data-file-raw'] = this.dataFileRaw;
     data['compression-type'] = this.header.compressionType === 1 ? 'zstd' : 'zlib';
     if (v3) data['lazy-refcounts'] = this.lazyRefcounts;
+    if (this.bitmaps?.bitmaps.length) data.bitmaps = bitmapsInfo(this.bitmaps);
     data['refcount-bits'] = 2 ** this.header.refcountOrder;
     if (v3) {
       data.corrupt = this.corrupt;
@@ -556,6 +562,7 @@ export class Qcow2Image implements ImageNode {
     while (pos < data.length) {
       pos += await this.writeWithinL2(offset + pos, data.subarray(pos));
     }
+    await this.markBitmaps(offset, data.length);
     await this.afterWrite();
   }
 
@@ -772,6 +779,7 @@ export class Qcow2Image implements ImageNode {
       else await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
       pos = cEnd;
     }
+    await this.markBitmaps(offset, length);
     await this.afterWrite();
   }
 
@@ -883,7 +891,16 @@ export class Qcow2Image implements ImageNode {
       this.zeroFreed = true;
       await this.releaseOld([e]);
     }
+    await this.markBitmaps(offset, length);
     await this.afterWrite();
+  }
+
+  /** Enabled bitmaps record every guest write, zeroing and discard (as QEMU's bdrv_set_dirty does). */
+  private async markBitmaps(offset: number, length: number): Promise<void> {
+    const list = trackingBitmaps(this.bitmaps);
+    if (!list.length) return;
+    const w = { file: this.file, clusterSize: this.clusterSize, allocCluster: () => this.refcounts.alloc(1) };
+    for (const b of list) await markDirty(w, b, offset, length);
   }
 
   private async afterWrite(): Promise<void> {
@@ -1178,6 +1195,7 @@ export class Qcow2Image implements ImageNode {
     this.l2.encodeCompressed(table, index, host, z.length);
     await this.writeL2Entries(l2Off, table, index, 1);
     await this.releaseOld([old]);
+    await this.markBitmaps(offset, data.length);
     await this.afterWrite();
   }
 
