@@ -32,5 +32,4 @@ Feature: qemu-img dd copies an image, or blocks of it, into a new image
     Examples:
       | operand   | word  |
       | bs=0      | bs    |
-      | count=x   | count |
       | conv=sync | conv  |
