@@ -4,11 +4,13 @@ import { coreCases } from './core.js';
 import { nbdCases } from './nbd.js';
 import { filenameCases } from './filenames.js';
 import { vpcVhdxCases } from './vpc-vhdx.js';
+import { qcow2SnapshotCases } from './qcow2-snapshots.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
   ['nbd', nbdCases],
   ['filenames', filenameCases],
   ['vpc-vhdx', vpcVhdxCases],
+  ['qcow2-snapshots', qcow2SnapshotCases],
   // (one line per area, above this comment)
 ];
