@@ -328,9 +328,20 @@ function humanInfo(i: Record<string, unknown>): string {
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
-    for (const [k, v] of Object.entries(fs.data)) lines.push(`    ${k}: ${v}`);
+    for (const [k, v] of Object.entries(fs.data)) nested(lines, '    ', k, v);
   }
   return lines.join('\n');
+}
+
+/** qemu's human dump of nested values: lists as [i]: entries, objects one key a line, four spaces deeper each level. */
+function nested(lines: string[], indent: string, key: string, v: unknown): void {
+  if (Array.isArray(v)) {
+    lines.push(`${indent}${key}:`);
+    v.forEach((x, i) => nested(lines, indent + '    ', `[${i}]`, x));
+  } else if (v && typeof v === 'object') {
+    lines.push(`${indent}${key}:`);
+    for (const [k, x] of Object.entries(v)) nested(lines, indent + '    ', k, x);
+  } else lines.push(`${indent}${key}: ${v}`);
 }
 
 function humanCheck(r: Record<string, number | string>): string {
