@@ -1,4 +1,4 @@
-@format:qcow2 @op:dd @spec:qemu_img.dd
+@format:qcow2 @op:dd @spec:qcow2.dd
 Feature: qemu-img dd copies an image, or blocks of it, into a new image
   qemu-img dd reads the input image (-f, or probed) in blocks of bs bytes (512 by default),
   leaves out the first skip blocks, stops after count blocks counted from the start of the
