@@ -18,7 +18,7 @@ import type { QemuImgMeasure } from '../reference/types/output-measure.js';
 
 export type Operation =
   | 'create' | 'info' | 'check' | 'repair' | 'read' | 'write' | 'map' | 'measure'
-  | 'convert' | 'compare' | 'snapshot' | 'resize' | 'amend' | 'rebase' | 'commit';
+  | 'convert' | 'compare' | 'snapshot' | 'resize' | 'amend' | 'rebase' | 'commit' | 'bitmap' | 'dd';
 
 export interface Capabilities {
   /** format name -> operations supported for it */
@@ -110,6 +110,29 @@ export type MapEntry = MapEntryOutput;
 /** qemu-img measure --output=json */
 export type MeasureResult = QemuImgMeasure;
 
+/** qemu-img bitmap: the operations in order on one bitmap (`granularity` is -g as typed, with add only). */
+export interface BitmapRequest {
+  name: string;
+  actions: Array<'add' | 'remove' | 'clear' | 'enable' | 'disable'>;
+  granularity?: string;
+}
+
+/** qemu-img dd [-f FMT] [-O FMT] if=SOURCE of=TARGET [bs=] [count=] [skip=] */
+export interface DdRequest {
+  source: ImageRef;
+  /** the output image (created by dd); `format` is -O (raw without) */
+  target: { filename: string; format?: string };
+  /** further operands exactly as typed, e.g. ["bs=64k", "count=3"] */
+  operands?: string[];
+}
+
+/** qemu-img snapshot: -l lists, -c NAME creates, -a NAME (or ID) applies, -d NAME deletes. */
+export interface SnapshotRequest {
+  action: 'list' | 'create' | 'apply' | 'delete';
+  /** the snapshot's name (apply also takes an ID); not for list */
+  name?: string;
+}
+
 /** What qemu-nbd is asked to export: a unix socket or a loopback TCP port, and its options. */
 export interface NbdServeRequest {
   socket?: string;
@@ -190,6 +213,15 @@ export interface Adapter {
   rebase?(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void>;
   /** qemu-img amend -o OPTIONS FILE. Needs capability 'amend'. */
   amend?(image: ImageRef, req: { options: string }): Promise<void>;
+  /**
+   * qemu-img snapshot -l | -c NAME | -a NAME | -d NAME FILE; resolves to what qemu-img printed
+   * (the -l table, or "" for the others). Needs capability 'snapshot'.
+   */
+  snapshot?(image: ImageRef, req: SnapshotRequest): Promise<string>;
+  /** qemu-img bitmap --add [-g G] | --remove | --clear | --enable | --disable ... FILE NAME. Needs capability 'bitmap'. */
+  bitmap?(image: ImageRef, req: BitmapRequest): Promise<void>;
+  /** qemu-img dd: copy (part of) the source into a new image. Needs capability 'dd' for the source's format. */
+  dd?(req: DdRequest): Promise<void>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
   /**

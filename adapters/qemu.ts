@@ -28,6 +28,9 @@ import {
   type NbdServeRequest,
   type ResolveFilenameRequest,
   type ResolvedFilename,
+  type SnapshotRequest,
+  type BitmapRequest,
+  type DdRequest,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { resolvedFromInfo } from './qemu-filename.js';
@@ -48,9 +51,9 @@ interface RunResult {
   stderr: string;
 }
 
-/** Operations this dialect offers (snapshot has no Adapter method yet). */
-const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend'] as const;
-const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'] as const;
+/** Operations this dialect offers. */
+const QCOW2_OPS = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'rebase', 'commit', 'amend', 'snapshot', 'bitmap', 'dd'] as const;
+const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'dd'] as const;
 
 /** qemu-img check: 0 clean, 2 corruptions, 3 leaks, 63 format has no check. Other codes are failures. */
 const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
@@ -262,6 +265,28 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
 
     async amend(image: ImageRef, req: { options: string }): Promise<void> {
       await img(['amend', ...fmtArgs('-f', image), '-o', req.options, image.filename], image.filename);
+    },
+
+    async snapshot(image: ImageRef, req: SnapshotRequest): Promise<string> {
+      const flag = { list: '-l', create: '-c', apply: '-a', delete: '-d' }[req.action];
+      // qemu-img snapshot has no -f: it always probes (or takes --image-opts)
+      const args = ['snapshot', ...(image.imageOpts ? ['--image-opts'] : []), ...(req.action === 'list' ? [flag] : [flag, req.name ?? ''])];
+      args.push(image.filename);
+      const r = await img(args, image.filename);
+      return r.stdout.replace(/\n$/, '');
+    },
+
+    async bitmap(image: ImageRef, req: BitmapRequest): Promise<void> {
+      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.map((a) => `--${a}`)];
+      if (req.granularity !== undefined) args.push('-g', req.granularity);
+      args.push(image.filename, req.name);
+      await img(args, image.filename);
+    },
+
+    async dd(req: DdRequest): Promise<void> {
+      const args = ['dd', ...fmtArgs('-f', req.source), ...(req.target.format ? ['-O', req.target.format] : [])];
+      args.push(`if=${req.source.filename}`, `of=${req.target.filename}`, ...(req.operands ?? []));
+      await img(args, req.target.filename);
     },
 
     async commit(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void> {

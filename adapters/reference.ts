@@ -15,6 +15,9 @@ import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
+import { snapshotImage, snapshotTable } from '../reference/tools/snapshot.js';
+import { bitmapImage } from '../reference/tools/bitmap.js';
+import { ddImage } from '../reference/tools/dd.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { collectWarnings } from '../reference/warnings.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
@@ -22,8 +25,8 @@ import { join } from 'node:path';
 import { repoRoot } from './index.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
-const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
-const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend'];
+const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'dd'];
+const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend', 'snapshot', 'bitmap'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -83,6 +86,12 @@ export function createReferenceAdapter(): Adapter {
     guestSha256: (image) => guard(() => guestSha256(image)),
     rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
     commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),
+    snapshot: (image, req) => guard(async () => {
+      const list = await snapshotImage({ filename: image.filename, format: image.format, action: req.action, name: req.name });
+      return req.action === 'list' ? snapshotTable(list) : '';
+    }),
+    bitmap: (image, req) => guard(() => bitmapImage({ filename: image.filename, format: image.format, bitmap: req.name, actions: req.actions, granularity: req.granularity })),
+    dd: (req) => guard(() => ddImage({ format: req.source.format, outputFormat: req.target.format, operands: [`if=${req.source.filename}`, `of=${req.target.filename}`, ...(req.operands ?? [])] })),
     amend: (image, req) => guard(() => amendImage({ filename: image.filename, format: image.format, options: req.options })),
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });

@@ -1490,3 +1490,31 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image cloop-b1m-l1 is recreated from its recipe
     When the implementation recreates the golden image "cloop-b1m-l1" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # qcow2 (4 KiB clusters) with two internal snapshots sharing clusters, a compressed cluster, and later writes over them
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots
+  Scenario: golden image qcow2-snapshots reads as recorded
+    Given the golden image "qcow2-snapshots"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @op:create
+  Scenario: golden image qcow2-snapshots is recreated from its recipe
+    When the implementation recreates the golden image "qcow2-snapshots" from its recipe
+    Then the recreated image shows the recorded guest bytes
+
+  # qcow2 with an enabled persistent bitmap that recorded a write and a disabled one (128 KiB granularity)
+  @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps
+  Scenario: golden image qcow2-bitmaps reads as recorded
+    Given the golden image "qcow2-bitmaps"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps @op:create
+  Scenario: golden image qcow2-bitmaps is recreated from its recipe
+    When the implementation recreates the golden image "qcow2-bitmaps" from its recipe
+    Then the recreated image shows the recorded guest bytes

@@ -1,7 +1,8 @@
 /**
  * `qbc img`: the reference block layer behind qemu-img's command line, so that
  * anything scripted against qemu-img can run against the reference unchanged.
- * Subcommands: create, info, check, map, measure, convert, compare.
+ * Subcommands: create, info, check, map, measure, convert, compare, resize, rebase,
+ * commit, amend, snapshot.
  */
 import { BlockError } from '../errors.js';
 import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
@@ -17,6 +18,9 @@ import { resizeImage } from '../tools/resize.js';
 import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
 import { amendImage } from '../tools/amend.js';
+import { bitmapImage, type BitmapAction } from '../tools/bitmap.js';
+import { ddImage } from '../tools/dd.js';
+import { snapshotImage, snapshotTable, type SnapshotAction } from '../tools/snapshot.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
@@ -28,7 +32,7 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   return { format: last(p, 'f'), imageOpts };
 }
 
-type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
+type Handler = (p: ParsedArgs, out: (s: string) => void, argv?: string[]) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
   create: {
@@ -180,6 +184,47 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       return 0;
     },
   },
+  snapshot: {
+    // no -f: qemu-img snapshot always probes the format
+    withValue: ['a', 'c', 'd', 'object'],
+    flags: ['l', 'q', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const actions: Array<[string, SnapshotAction]> = [['l', 'list'], ['a', 'apply'], ['c', 'create'], ['d', 'delete']];
+      const given = actions.filter(([k]) => has(p, k));
+      if (given.length > 1 || (p.opts.get(given[0]?.[0] ?? '')?.length ?? 0) > 1) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
+      const filename = one(p);
+      // like qemu-img, no action at all opens nothing and does nothing
+      if (!given.length) return 0;
+      const [flag, action] = given[0];
+      const list = await snapshotImage({ filename, action, name: action === 'list' ? undefined : last(p, flag) });
+      if (action === 'list') {
+        const t = snapshotTable(list);
+        if (t) out(t);
+      }
+      return 0;
+    },
+  },
+  bitmap: {
+    withValue: ['f', 'g', 'b', 'F', 'merge', 'object'],
+    flags: ['add', 'remove', 'clear', 'enable', 'disable', 'q', 'h', 'image-opts'],
+    async run(p, _out, argv) {
+      if (p.positional.length !== 2) throw new UsageError('Expecting filename and bitmap name');
+      const [filename, bitmap] = p.positional;
+      const names = ['add', 'remove', 'clear', 'enable', 'disable', 'merge'];
+      // the operations in command-line order
+      const actions = (argv ?? []).map((a) => a.replace(/^--/, '').split('=')[0]).filter((a) => names.includes(a)) as BitmapAction[];
+      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g') });
+      return 0;
+    },
+  },
+  dd: {
+    withValue: ['f', 'O', 'object'],
+    flags: ['U', 'force-share', 'h', 'image-opts'],
+    async run(p) {
+      await ddImage({ operands: p.positional, format: last(p, 'f'), outputFormat: last(p, 'O') });
+      return 0;
+    },
+  },
   compare: {
     withValue: ['f', 'F', 'T', 'object'],
     flags: ['s', 'q', 'p', 'U', 'force-share', 'h', 'image-opts'],
@@ -202,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    return await cmd.run(parseArgs(rest, cmd), out);
+    return await cmd.run(parseArgs(rest, cmd), out, rest);
   } catch (e) {
     if (e instanceof BlockError || e instanceof UsageError) {
       process.stderr.write(`${PROG}: ${e.message}\n`);
@@ -278,12 +323,25 @@ function humanInfo(i: Record<string, unknown>): string {
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
   if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
+  const snaps = snapshotTable((i.snapshots as Parameters<typeof snapshotTable>[0] | undefined) ?? []);
+  if (snaps) lines.push(snaps);
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
-    for (const [k, v] of Object.entries(fs.data)) lines.push(`    ${k}: ${v}`);
+    for (const [k, v] of Object.entries(fs.data)) nested(lines, '    ', k, v);
   }
   return lines.join('\n');
+}
+
+/** qemu's human dump of nested values: lists as [i]: entries, objects one key a line, four spaces deeper each level. */
+function nested(lines: string[], indent: string, key: string, v: unknown): void {
+  if (Array.isArray(v)) {
+    lines.push(`${indent}${key}:`);
+    v.forEach((x, i) => nested(lines, indent + '    ', `[${i}]`, x));
+  } else if (v && typeof v === 'object') {
+    lines.push(`${indent}${key}:`);
+    for (const [k, x] of Object.entries(v)) nested(lines, indent + '    ', k, x);
+  } else lines.push(`${indent}${key}: ${v}`);
 }
 
 function humanCheck(r: Record<string, number | string>): string {

@@ -2,6 +2,8 @@
 import { asImage, type BlockNode } from '../node.js';
 import { openImage, resolveBacking, shownName } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
+import type { Qcow2Snapshot } from '../formats/qcow2/snapshot-table.js';
+import { snapshotInfo } from './snapshot.js';
 
 export type InfoJson = Record<string, unknown>;
 
@@ -38,6 +40,8 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   const file = (node as { file?: FileNode }).file ?? ('allocatedSize' in node ? (node as unknown as FileNode) : undefined);
   const info: InfoJson = {};
   if (img.backingFile && img.backingFormat) info['backing-filename-format'] = img.backingFormat;
+  const snapshots = (node as { snapshots?: Qcow2Snapshot[] }).snapshots;
+  if (snapshots?.length) info.snapshots = snapshots.map(snapshotInfo);
   info['virtual-size'] = node.size();
   info.filename = filename;
   if (img.clusterSize) info['cluster-size'] = img.clusterSize;

@@ -7,6 +7,7 @@ import { vpcVhdxCases } from './vpc-vhdx.js';
 import { fmt4Cases } from './fmt4.js';
 import { iscsiCases } from './iscsi.js';
 import { sshCases } from './ssh.js';
+import { qcow2SnapshotCases } from './qcow2-snapshots.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -16,5 +17,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['fmt4', fmt4Cases],
   ['iscsi', iscsiCases],
   ['ssh', sshCases],
+  ['qcow2-snapshots', qcow2SnapshotCases],
   // (one line per area, above this comment)
 ];
