@@ -23,7 +23,7 @@ export type Operation =
 export interface Capabilities {
   /** format name -> operations supported for it */
   formats: Record<string, Operation[]>;
-  /** protocol drivers the IUT can open ("file", "nbd", ...) */
+  /** protocol drivers the IUT can open ("file", "nbd", ...), "nbd-server" when it can export images (serveNbd), "filename-parse" when resolveFilename needs no opening */
   protocols: string[];
   /** why a format is missing, when "not implemented" would mislead (e.g. the adapter cannot pass secrets yet) */
   notes?: Record<string, string>;
@@ -41,6 +41,8 @@ export interface ImageRef {
   filename: string;
   /** -f; omitted means probe */
   format?: string;
+  /** --image-opts: `filename` is a dotted option list (driver=qcow2,file.filename=...); format must be absent */
+  imageOpts?: boolean;
 }
 
 export interface CreateRequest {
@@ -103,6 +105,62 @@ export type MapEntry = MapEntryOutput;
 /** qemu-img measure --output=json */
 export type MeasureResult = QemuImgMeasure;
 
+/** What qemu-nbd is asked to export: a unix socket or a loopback TCP port, and its options. */
+export interface NbdServeRequest {
+  socket?: string;
+  /** on 127.0.0.1 */
+  port?: number;
+  /** -x; omitted: the default export "" */
+  exportName?: string;
+  readOnly?: boolean;
+  /** -e / --shared */
+  shared?: number;
+  /** -t / --persistent (default true: the suite stops servers itself) */
+  persistent?: boolean;
+}
+
+/**
+ * What an implementation makes of a filename: the blockdev options it resolves
+ * to, as far as it shows them. An implementation that parses filenames without
+ * opening them declares the protocol capability 'filename-parse' and shows every
+ * option; one that must open the image (qemu-img) shows what its output reveals
+ * (the image: line, the address a connection failed to reach) and lists those
+ * option paths in `shown`.
+ */
+export interface ResolvedFilename {
+  /**
+   * nested as -blockdev takes them: {"driver": "nbd", "server": {"type": "inet", ...}, "export": ...}.
+   * A plain name or URI without a format (no -f, not json:, not --image-opts) gives the protocol
+   * node's options: its format is only probed when it is opened.
+   */
+  options: Record<string, unknown>;
+  /** dotted option paths the implementation showed (e.g. "server.host"); 'all' when it shows every option */
+  shown: 'all' | string[];
+  /** where the options were read from, for reports */
+  source: string;
+  /**
+   * 'protocol': `options` are those of the protocol node at the bottom of the file chain only
+   * (what a connection failure reveals), so "file.server.host" of a format-on-top request is
+   * "server.host" here.
+   */
+  node?: 'protocol';
+}
+
+export interface ResolveFilenameRequest {
+  /** qemu-img -f */
+  format?: string;
+  /** --image-opts */
+  imageOpts?: boolean;
+  /** environment variables the implementation reads (LIBISCSI_CHAP_USERNAME, ...) */
+  env?: Record<string, string>;
+}
+
+/** A running NBD server; stop() ends exactly that process (by PID) and waits for it. */
+export interface NbdExportHandle {
+  pid: number;
+  stop(): Promise<void>;
+}
+
 export interface Adapter {
   readonly name: string;
   readonly capabilities: Capabilities;
@@ -126,6 +184,14 @@ export interface Adapter {
   amend?(image: ImageRef, req: { options: string }): Promise<void>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
+  /**
+   * The blockdev options a filename (or, with imageOpts, a dotted option list) resolves to; an
+   * ImplError when the implementation refuses the filename. With protocol capability 'filename-parse'
+   * it works for every protocol; otherwise for the protocols it declares.
+   */
+  resolveFilename?(filename: string, req?: ResolveFilenameRequest): Promise<ResolvedFilename>;
+  /** qemu-nbd's job: export the image until stop(). Needs protocol 'nbd-server'. */
+  serveNbd?(image: ImageRef, req: NbdServeRequest): Promise<NbdExportHandle>;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

@@ -35,6 +35,7 @@ export async function loadAdapter(spec: string): Promise<Adapter> {
     return createQemuAdapter({
       qemuImg: resolve(REPO, 'bin/qbc-img'),
       qemuIo: resolve(REPO, 'bin/qbc-io'),
+      qemuNbd: resolve(REPO, 'bin/qbc-nbd'),
       name: 'cli',
     });
   }

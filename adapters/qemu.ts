@@ -24,11 +24,18 @@ import {
   type MapEntry,
   type MeasureRequest,
   type MeasureResult,
+  type NbdServeRequest,
+  type ResolveFilenameRequest,
+  type ResolvedFilename,
 } from './adapter.js';
+import { serveNbdWith } from './nbd-serve.js';
+import { resolvedFromInfo } from './qemu-filename.js';
 
 export interface QemuAdapterOptions {
   qemuImg?: string;
   qemuIo?: string;
+  /** the NBD server with qemu-nbd's command line */
+  qemuNbd?: string;
   name?: string;
   /** per-process limit in milliseconds */
   timeoutMs?: number;
@@ -53,6 +60,7 @@ const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|r
 export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   const qemuImg = opts.qemuImg ?? 'qemu-img';
   const qemuIo = opts.qemuIo ?? 'qemu-io';
+  const qemuNbd = opts.qemuNbd ?? 'qemu-nbd';
   const name = opts.name ?? 'qemu';
   const timeout = opts.timeoutMs ?? 60_000;
 
@@ -62,9 +70,11 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       qcow2: [...QCOW2_OPS],
       vdi: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'], parallels: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+      ...(opts.qemuImg ? {} : { vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'] }), // vmdk: real qemu only until the reference driver lands (issue 5)
+      vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file'],
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -77,14 +87,14 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
    * relative name inside -o text (data_file=, backing_file=) means the same thing at
    * create time as qemu gives it when it later opens the image.
    */
-  async function run(bin: string, args: string[], near?: string, abortExpected = false): Promise<RunResult> {
+  async function run(bin: string, args: string[], near?: string, abortExpected = false, extraEnv: Record<string, string> = {}): Promise<RunResult> {
     let r;
     try {
       r = await execa(bin, args, {
         reject: false,
         timeout,
         stdin: 'ignore',
-        env: { LC_ALL: 'C' },
+        env: { ...extraEnv, LC_ALL: 'C' },
         // (only for absolute paths: a relative one is already relative to our cwd)
         ...(near && isAbsolute(near) ? { cwd: dirname(near) } : {}),
       });
@@ -119,7 +129,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     }
   }
 
-  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.format ? [flag, image.format] : []);
+  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []);
 
   function ioArgs(c: IoCommand): string {
     switch (c.op) {
@@ -267,6 +277,15 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    },
+
+    serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
+
+    /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
+    async resolveFilename(filename: string, req: ResolveFilenameRequest = {}): Promise<ResolvedFilename> {
+      const args = ['info', '--output=json', ...(req.imageOpts ? ['--image-opts'] : req.format ? ['-f', req.format] : []), filename];
+      const r = await run(qemuImg, args, undefined, false, req.env);
+      return resolvedFromInfo(r, !!(req.imageOpts || req.format || filename.startsWith('json:')), name, capabilities.protocols);
     },
   };
 }

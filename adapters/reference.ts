@@ -15,6 +15,10 @@ import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
+import { serveNbdWith } from './nbd-serve.js';
+import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
+import { join } from 'node:path';
+import { repoRoot } from './index.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
 const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
@@ -41,15 +45,17 @@ export function createReferenceAdapter(): Adapter {
         qcow2: [...OPS, ...QCOW2_ONLY],
         vdi: OPS.filter((o) => !['repair', 'measure', 'resize'].includes(o)), parallels: OPS.filter((o) => !['measure', 'resize'].includes(o)),
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
+        vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
     },
     create: (req) => guard(async () => {
       await createImage(req);
     }),
     info: (image, opts) => guard(async () => {
-      const r = await imageInfo(image.filename, { format: image.format, backingChain: opts?.backingChain });
+      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, backingChain: opts?.backingChain });
       if (!Array.isArray(r)) return r as ImageInfo;
       // The contract nests the chain as backing-image, top first.
       for (let i = r.length - 2; i >= 0; i--) r[i]['backing-image'] = r[i + 1];
@@ -65,7 +71,7 @@ export function createReferenceAdapter(): Adapter {
         throw e;
       }
     }),
-    map: (image) => guard(() => mapImage(image.filename, { format: image.format })),
+    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts })),
     measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
     convert: (req) => guard(() => convertImage(req)),
     compare: (a, b) => guard(() => compareImages(a, b)),
@@ -77,6 +83,24 @@ export function createReferenceAdapter(): Adapter {
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
     }),
+    resolveFilename: (filename, req = {}) => guard(async () => {
+      // the parse is synchronous, so the environment it reads can be set around it
+      const saved = new Map(Object.keys(req.env ?? {}).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, req.env ?? {});
+      try {
+        const spec = parseFilename(filename, { format: req.format, imageOpts: req.imageOpts });
+        // no format layer named: the options are the protocol node's (the format is probed only when it opens)
+        const node = spec.driver === null && spec.children.file ? spec.children.file : spec;
+        return { options: blockdevOptions(node), shown: 'all' as const, source: 'the reference\'s filename parser' };
+      } finally {
+        for (const [k, v] of saved) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    }),
+    // the reference's server is a real process too (qbc nbd), so every export is stopped by its PID
+    serveNbd: (image, req) => serveNbdWith(process.execPath, [join(repoRoot(), 'bin', 'qbc'), 'nbd'], image, req, 'reference'),
   };
 }
 

@@ -50,10 +50,11 @@ export async function main(argv: string[]): Promise<number> {
   const size = (Number(arg('--size-gib')) || 1) * GiB;
   const only = arg('--only');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-bench-'));
+  const exits: Array<() => Promise<void>> = [];
   try {
     process.stdout.write(`qbc bench: ${size / GiB} GiB images half filled with random data, best of ${runs}\n`);
     const { qcow2, raw } = await fixture(dir, size);
-    const ctx: BenchContext = { dir, size, raw, qcow2, reads };
+    const ctx: BenchContext = { dir, size, raw, qcow2, reads, atExit: (fn) => { exits.push(fn); } };
     const results: Array<{ area: string; name: string; qemuMs: number; referenceMs: number; ratio: number }> = [];
     for (const [area, group] of caseGroups) {
       // a group is only built (its untimed fixtures made) when it is to run
@@ -73,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`written ${path.relative(process.cwd(), report)}\n`);
     return 0;
   } finally {
+    for (const fn of exits.reverse()) await fn().catch((e: Error) => process.stderr.write(`bench: cleanup failed: ${e.message}\n`));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

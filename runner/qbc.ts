@@ -19,6 +19,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   trace: { module: 'runner/trace.js', summary: 'traceability of manual items to scenarios (--formats)' },
   img: { module: 'reference/cli/img.js', summary: 'the reference as a qemu-img dialect CLI' },
   io: { module: 'reference/cli/io.js', summary: 'the reference as a qemu-io dialect CLI' },
+  nbd: { module: 'reference/cli/nbd.js', summary: 'the reference as a qemu-nbd dialect NBD server' },
   corpus: { module: 'runner/corpus.js', summary: 'golden image corpus: generate | verify --impl X' },
   bench: { module: 'runner/bench.js', summary: 'benchmarks' },
 };

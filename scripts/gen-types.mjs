@@ -2,6 +2,7 @@
 // Generates TypeScript types from the JSON Schemas, so code never re-states them:
 //   schemas/create/<name>.json  -> reference/types/create-<name>.ts
 //   schemas/output/<name>.json  -> reference/types/output-<name>.ts
+//   schemas/blockdev/<name>.json -> reference/types/blockdev-<name>.ts
 //   schemas/<name>.json         -> reference/types/<name>.ts
 // `--check` writes nothing and exits 1 naming every stale or missing file.
 import { readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -19,7 +20,7 @@ const BANNER =
 
 function jobs() {
   const out = [];
-  for (const dir of ['create', 'output']) {
+  for (const dir of ['create', 'output', 'blockdev']) {
     for (const f of readdirSync(join(schemasDir, dir)).filter((n) => n.endsWith('.json')).sort()) {
       out.push({ schema: join(schemasDir, dir, f), target: join(typesDir, `${dir}-${f.replace(/\.json$/, '')}.ts`) });
     }

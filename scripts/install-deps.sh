@@ -12,6 +12,8 @@ DEB_PACKAGES=(qemu-utils make g++ python3)
 # (create_compressed_fs / extract_compressed_fs), dmg2img, bzip2, cryptsetup-bin (LUKS1),
 # dosfstools and mtools (virtual FAT checks).
 DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
+# NBD peers: nbdkit (server), libnbd-bin (nbdinfo, nbdcopy), qemu-system-common (qemu-storage-daemon).
+DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -27,6 +29,9 @@ declare -A COMMAND_OF=(
   [cryptsetup-bin]=cryptsetup
   [dosfstools]=fsck.fat
   [mtools]=mcopy
+  [nbdkit]=nbdkit
+  [libnbd-bin]=nbdinfo
+  [qemu-system-common]=qemu-storage-daemon
 )
 
 installed() {

@@ -925,3 +925,68 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image qcow2-converted-compat-0.10 is recreated from its recipe
     When the implementation recreates the golden image "qcow2-converted-compat-0.10" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # dynamic vpc image of 10 MiB (10514432 bytes after CHS rounding), nothing written
+  @format:vpc @spec:vpc @spec:vpc.subformat @spec:vpc.size
+  Scenario: golden image vpc-dynamic-empty reads as recorded
+    Given the golden image "vpc-dynamic-empty"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:vpc @spec:vpc @spec:vpc.subformat @spec:vpc.size @op:create
+  Scenario: golden image vpc-dynamic-empty is recreated from its recipe
+    When the implementation recreates the golden image "vpc-dynamic-empty" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vpc image of 5 MiB with one block written: 4 KiB at 3 MiB and 100 bytes at the block's last sector
+  @format:vpc @spec:vpc @spec:vpc.subformat
+  Scenario: golden image vpc-dynamic-written reads as recorded
+    Given the golden image "vpc-dynamic-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:vpc @spec:vpc @spec:vpc.subformat @op:create
+  Scenario: golden image vpc-dynamic-written is recreated from its recipe
+    When the implementation recreates the golden image "vpc-dynamic-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vpc image of exactly 1000448 bytes (force_size=on: maximum geometry, creator qem2)
+  @format:vpc @spec:vpc.force_size
+  Scenario: golden image vpc-force-size reads as recorded
+    Given the golden image "vpc-force-size"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:vpc @spec:vpc.force_size @op:create
+  Scenario: golden image vpc-force-size is recreated from its recipe
+    When the implementation recreates the golden image "vpc-force-size" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # fixed vpc image of 1 MiB (1079296 bytes after CHS rounding) with 64 KiB written at 512 KiB
+  @format:vpc @spec:vpc.subformat @spec:vpc.size
+  Scenario: golden image vpc-fixed-written reads as recorded
+    Given the golden image "vpc-fixed-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:vpc @spec:vpc.subformat @spec:vpc.size @op:create
+  Scenario: golden image vpc-fixed-written is recreated from its recipe
+    When the implementation recreates the golden image "vpc-fixed-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # fixed vpc image of exactly 1000448 bytes (force_size=on)
+  @format:vpc @spec:vpc.subformat @spec:vpc.force_size
+  Scenario: golden image vpc-fixed-force-size reads as recorded
+    Given the golden image "vpc-fixed-force-size"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:vpc @spec:vpc.subformat @spec:vpc.force_size @op:create
+  Scenario: golden image vpc-fixed-force-size is recreated from its recipe
+    When the implementation recreates the golden image "vpc-fixed-force-size" from its recipe
+    Then the recreated image is byte-identical to the golden image

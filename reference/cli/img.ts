@@ -21,6 +21,13 @@ import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 
 const PROG = 'qbc img';
 
+/** -f FMT, or --image-opts (the filename is a dotted option list); qemu-img refuses both at once. */
+function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
+  const imageOpts = has(p, 'image-opts');
+  if (imageOpts && last(p, 'f') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
+  return { format: last(p, 'f'), imageOpts };
+}
+
 type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
@@ -52,7 +59,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { format: last(p, 'f'), backingChain: has(p, 'backing-chain') });
+      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain') });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -70,7 +77,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { format: last(p, 'f'), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -91,7 +98,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), { format: last(p, 'f') });
+      const entries = await mapImage(one(p), imageSource(p));
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -231,6 +238,8 @@ const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
   },
   raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
   vdi: { order: ['size', 'static', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'static'] },
+  vpc: { order: ['size', 'subformat', 'force_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size'] },
+  vhdx: { order: ['size', 'log_size', 'block_size', 'subformat', 'block_state_zero', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'log_size', 'block_size'] },
   parallels: { order: ['size', 'cluster_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'cluster_size'] },
 };
 
@@ -264,7 +273,7 @@ function humanInfo(i: Record<string, unknown>): string {
     `image: ${i.filename}`,
     `file format: ${i.format}`,
     `virtual size: ${humanSize(i['virtual-size'] as number)} (${i['virtual-size']} bytes)`,
-    `disk size: ${humanSize((i['actual-size'] as number) ?? 0)}`,
+    `disk size: ${i['actual-size'] === undefined ? 'unavailable' : humanSize(i['actual-size'] as number)}`,
   ];
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);

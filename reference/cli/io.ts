@@ -31,7 +31,12 @@ export async function main(argv: string[]): Promise<number> {
   let node;
   try {
     const cache = last(parsed, 't');
-    node = await openImage(filename, { format: last(parsed, 'f'), readOnly: has(parsed, 'r'), writethrough: cache === 'writethrough' || cache === 'directsync' });
+    const imageOpts = has(parsed, 'image-opts');
+    if (imageOpts && last(parsed, 'f') !== undefined) {
+      process.stderr.write(`${PROG}: --image-opts and --format are mutually exclusive\n`);
+      return 1;
+    }
+    node = await openImage(filename, { format: last(parsed, 'f'), imageOpts, readOnly: has(parsed, 'r'), writethrough: cache === 'writethrough' || cache === 'directsync' });
   } catch (e) {
     process.stderr.write(`${PROG}: can't open device ${filename}: ${(e as Error).message}\n`);
     return 1;

@@ -10,6 +10,8 @@ export interface OpenContext {
   forCheck?: boolean;
   /** cache=writethrough: each request's metadata reaches the file before the request completes */
   writethrough?: boolean;
+  /** cache=unsafe (qemu-img convert's target): flushes a driver asks for may be skipped */
+  cacheUnsafe?: boolean;
 }
 
 export interface FormatDriver {

@@ -6,6 +6,8 @@ import { qedDriver } from './qed/index.js';
 import { qcowDriver } from './qcow/index.js';
 import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
+import { vpcDriver } from './vpc.js';
+import { vhdxDriver } from './vhdx/index.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -14,6 +16,8 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['parallels', parallelsDriver],
   ['qed', qedDriver],
   ['qcow', qcowDriver],
+  ['vpc', vpcDriver],
+  ['vhdx', vhdxDriver],
   // (one line per driver, above this comment)
 ]);
 

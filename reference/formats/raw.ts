@@ -8,9 +8,11 @@ import type { FormatDriver } from './driver.js';
 
 export class RawImage implements BlockNode {
   readonly driver = 'raw';
-  /** qemu-img info shows dirty-flag false for raw */
-  readonly dirty = false;
-  constructor(readonly file: ProtocolNode) {}
+  /** qemu-img info shows dirty-flag false for raw over a host file; over NBD (no block-driver info) not at all */
+  readonly dirty: boolean | undefined;
+  constructor(readonly file: ProtocolNode) {
+    this.dirty = file.driver === 'file' ? false : undefined;
+  }
   get filename(): string { return this.file.filename; }
   get readOnly(): boolean { return this.file.readOnly; }
   size(): number { return this.file.size(); }

@@ -6,9 +6,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BlockError } from '../errors.js';
-import { asImage, type BlockNode, type ImageNode } from '../node.js';
+import { asImage, type BlockNode, type ImageNode, type ProtocolNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
+import { NbdClientNode } from '../protocols/nbd/client.js';
+import { NullNode } from '../protocols/null.js';
+import { RawWindow } from '../formats/raw-window.js';
+import { displayName, parseFilename, protocolOf, type NodeSpec } from '../uri/index.js';
+import { pathHasProtocol } from '../uri/protocol-name.js';
+import { drivers } from '../uri/drivers.js';
+import { blockdevSchema, hasBlockdevSchema } from '../uri/validate.js';
+import { NULL_DEFAULT_SIZE } from '../uri/null.js';
+import type { QDict } from '../options/qdict.js';
 
 export interface OpenImageOptions {
   format?: string;
@@ -17,34 +26,151 @@ export interface OpenImageOptions {
   noBacking?: boolean;
   forCheck?: boolean;
   writethrough?: boolean;
+  /** qemu-img --image-opts: the filename is a dotted option list */
+  imageOpts?: boolean;
+  /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
+  cacheUnsafe?: boolean;
+}
+
+/** The name qemu-img shows for an opened image (its image: line), by node. */
+const shownNames = new WeakMap<BlockNode, string>();
+
+export function shownName(node: BlockNode): string | undefined {
+  return shownNames.get(node);
 }
 
 export function driverFor(name: string) {
   const d = formatDrivers.get(name);
+  if (!d && drivers.get(name)?.protocol === false) {
+    throw new BlockError('unsupported', `format ${name} not supported by the reference yet`, { option: 'format', value: name });
+  }
   if (!d) throw new BlockError('unknown-format', `Unknown driver '${name}'`, { option: 'format', value: name });
   return d;
 }
 
 /** Probe the format from the file's first bytes. */
-export async function probe(file: FileNode): Promise<string> {
+export async function probe(file: ProtocolNode): Promise<string> {
   const head = await file.read(0, Math.min(2048, file.size()));
   return probeFormat(head, file.filename).name;
 }
 
-export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
-  const file = FileNode.open(filename, { readOnly: opts.readOnly ?? true });
-  let node: BlockNode;
+/** A filename (or option list) to its node tree; errors as qemu-img words them, "Could not open 'X': ...". */
+export function resolveImage(filename: string, opts: { format?: string; imageOpts?: boolean } = {}): NodeSpec {
   try {
-    const format = opts.format ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: opts.readOnly ?? true, forCheck: opts.forCheck, writethrough: opts.writethrough });
+    return parseFilename(filename, opts);
+  } catch (e) {
+    if (e instanceof BlockError && !e.message.startsWith('--image-opts')) {
+      throw new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, cause: e });
+    }
+    throw e;
+  }
+}
+
+/** Options of a node the reference accepts but cannot honour: refused, never silently ignored. */
+function refuseUnsupported(spec: NodeSpec): void {
+  if (!spec.driver || !hasBlockdevSchema(spec.driver)) return;
+  const props = (blockdevSchema(spec.driver).properties ?? {}) as Record<string, { 'x-reference'?: string }>;
+  for (const k of Object.keys(spec.typed)) {
+    if (props[k]?.['x-reference'] === 'unsupported') {
+      throw new BlockError('unsupported', `${spec.driver} option '${k}' is not supported by the reference yet`, { option: k });
+    }
+  }
+}
+
+/** The protocol node for a node spec: a host file or device, an NBD export, a null device. */
+export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promise<ProtocolNode> {
+  const o = spec.typed as QDict & Record<string, unknown>;
+  const ro = readOnly || o['read-only'] === true;
+  refuseUnsupported(spec);
+  switch (spec.driver) {
+    case 'file':
+    case 'host_device':
+    case 'host_cdrom':
+      // (file options such as locking are in spec.typed for the file protocol to use)
+      return FileNode.open(String(o.filename), { readOnly: ro });
+    case 'nbd': {
+      const server = o.server as Record<string, unknown>;
+      const exp = typeof o.export === 'string' ? o.export : '';
+      const shown = displayName(spec);
+      if (server.type === 'unix') return NbdClientNode.connect({ server: { type: 'unix', path: String(server.path) }, export: exp, readOnly: ro, displayName: shown });
+      if (server.type !== 'inet') throw new BlockError('unsupported', `NBD over a ${String(server.type)} socket is not supported by the reference yet`, { option: 'server.type' });
+      const port = String(server.port);
+      if (!/^[0-9]+$/.test(port) || Number(port) > 65535) {
+        throw new BlockError('invalid-option', `address resolution failed for ${String(server.host)}:${port}: the reference takes numeric ports from 0 to 65535 only`, { option: 'server.port', value: port });
+      }
+      return NbdClientNode.connect({ server: { type: 'inet', host: String(server.host), port: Number(port) }, export: exp, readOnly: ro, displayName: shown });
+    }
+    case 'null-co':
+    case 'null-aio':
+      return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);
+    case 'nvme':
+      // What QEMU does first: take the VFIO container. Without one that is the error, as qemu prints it.
+      if (!fs.existsSync('/dev/vfio/vfio')) throw new BlockError('io', 'Failed to open /dev/vfio/vfio: No such file or directory', { option: 'device' });
+      throw new BlockError('unsupported', 'protocol nvme not supported by the reference yet', { option: 'driver', value: 'nvme' });
+    default: {
+      const removed = spec.driver ? drivers.get(spec.driver)?.removedIn : undefined;
+      if (removed) {
+        throw new BlockError('unsupported', `Unknown protocol '${spec.driver}': the ${spec.driver} driver was removed in QEMU ${removed}`, { option: 'driver', value: spec.driver });
+      }
+      throw new BlockError('unsupported', `protocol ${spec.driver} not supported by the reference yet`, { option: 'driver', value: spec.driver });
+    }
+  }
+}
+
+/** qemu-img's "Could not open 'NAME': " before what the protocol said, unless it says so already. */
+async function inContext<T>(filename: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof BlockError && !e.message.startsWith('Could not open')) {
+      throw new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, offset: e.offset, cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The protocol node a filename names (a plain path, a protocol URI, json:, or options with imageOpts). */
+export async function openProtocol(filename: string, readOnly: boolean, opts: { imageOpts?: boolean } = {}): Promise<ProtocolNode> {
+  const spec = resolveImage(filename, opts);
+  return openProtocolSpec(protocolOf(spec), readOnly);
+}
+
+export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
+  const spec = resolveImage(filename, { format: opts.format, imageOpts: opts.imageOpts });
+  const readOnly = opts.readOnly ?? true;
+  if (spec.protocol) {
+    // the options name a protocol driver: no format layer, the protocol node is the image (qemu-img shows format "file")
+    const node = await inContext(filename, openProtocolSpec(spec, readOnly));
+    shownNames.set(node, displayName(spec));
+    return node;
+  }
+  const fileSpec = spec.children.file!;
+  if (!fileSpec.protocol) {
+    throw new BlockError('unsupported', `a ${fileSpec.driver ?? 'probed'} node as the file of a format node is not supported by the reference yet`, { option: 'file.driver' });
+  }
+  if (spec.children.backing) throw new BlockError('unsupported', 'a backing node given as options is not supported by the reference yet', { option: 'backing' });
+  if (spec.children['data-file']) throw new BlockError('unsupported', 'a data-file node given as options is not supported by the reference yet', { option: 'data-file' });
+  refuseUnsupported(spec);
+  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly));
+  let node: BlockNode;
+  let format: string;
+  try {
+    if (spec.driver === 'raw' && (spec.typed.offset !== undefined || spec.typed.size !== undefined)) {
+      file = new RawWindow(file, Number(spec.typed.offset ?? 0), spec.typed.size === undefined ? undefined : Number(spec.typed.size));
+    }
+    format = spec.driver ?? (await probe(file));
+    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
   } catch (e) {
     await file.close();
     throw e;
   }
+  shownNames.set(node, displayName(spec, format));
   const img = asImage(node);
-  if (img.backingFile && !opts.noBacking) {
+  if (img.backingFile && !opts.noBacking && !spec.noBacking) {
     try {
-      img.backing = await openBacking(img, filename, seen);
+      // relative backing names are relative to the image's file, wherever the name came from
+      const base = fileSpec.driver === 'file' ? String(fileSpec.typed.filename) : filename;
+      img.backing = await openBacking(img, base, seen);
     } catch (e) {
       await node.close();
       throw e;
@@ -55,7 +181,9 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
 
 /** Relative backing names are relative to the directory of the image that names them. */
 export function resolveBacking(imageFilename: string, backing: string): string {
-  return path.isAbsolute(backing) ? backing : path.join(path.dirname(imageFilename), backing);
+  // a protocol name (nbd://..., json:{...}) is used as it is, as QEMU's path_combine does
+  if (path.isAbsolute(backing) || pathHasProtocol(backing)) return backing;
+  return path.join(path.dirname(imageFilename), backing);
 }
 
 async function openBacking(img: ImageNode, filename: string, seen: string[]): Promise<BlockNode> {

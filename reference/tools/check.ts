@@ -1,18 +1,18 @@
 /** qemu-img check [-r leaks|all] --output=json */
 import type { CheckResult } from '../../adapters/adapter.js';
 import { BlockError } from '../errors.js';
-import { openImage } from '../graph/open.js';
+import { openImage, shownName } from '../graph/open.js';
 import { asImage } from '../node.js';
 
-export async function checkImage(filename: string, opts: { format?: string; repair?: 'leaks' | 'all'; log?: (l: string) => void } = {}): Promise<CheckResult> {
-  const node = await openImage(filename, { format: opts.format, readOnly: !opts.repair, noBacking: true, forCheck: true });
+export async function checkImage(filename: string, opts: { format?: string; repair?: 'leaks' | 'all'; log?: (l: string) => void; imageOpts?: boolean } = {}): Promise<CheckResult> {
+  const node = await openImage(filename, { format: opts.format, readOnly: !opts.repair, noBacking: true, forCheck: true, imageOpts: opts.imageOpts });
   try {
     const img = asImage(node);
     if (!img.check) {
       throw new BlockError('unsupported', 'This image format does not support checks', { value: node.driver });
     }
     const r = await img.check({ repair: opts.repair, log: opts.log });
-    return { ...r, filename, format: node.driver };
+    return { ...r, filename: shownName(node) ?? filename, format: node.driver };
   } finally {
     await node.close();
   }

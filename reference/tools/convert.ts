@@ -35,7 +35,7 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
       });
       created = true;
     }
-    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false });
+    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false, cacheUnsafe: true });
     if (dst.size() < src.size() && req.noCreate) {
       throw new BlockError('invalid-size', `Target is smaller than the source (${dst.size()} < ${src.size()})`);
     }

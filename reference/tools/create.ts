@@ -10,13 +10,28 @@ import { BlockError } from '../errors.js';
 import { driverFor, openImage, resolveBacking } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
 import { resolveCreateOptions } from '../options/create-options.js';
+import { findProtocol } from '../uri/index.js';
 import type { CreateRequest } from '../../adapters/adapter.js';
+
+/**
+ * The reference creates images in host files only: a protocol filename
+ * (sheepdog:///img, nbd://..., json:{...}) is refused instead of being taken
+ * for a local file name.
+ */
+function refuseNonFileTarget(filename: string): void {
+  if (filename.startsWith('json:')) throw new BlockError('unsupported', `${filename}: creating an image named by json: options is not supported by the reference yet`, { option: 'filename' });
+  const proto = findProtocol(filename, true);
+  if (proto.name === 'file') return;
+  if (proto.removedIn) throw new BlockError('unsupported', `${filename}: Unknown protocol '${proto.name}': the ${proto.name} driver was removed in QEMU ${proto.removedIn}`, { option: 'filename' });
+  throw new BlockError('unsupported', `${filename}: creating images over protocol ${proto.name} is not supported by the reference yet`, { option: 'filename' });
+}
 
 /** The same request the Adapter contract defines: -f, file, size, -o text, -b, -F. */
 export type CreateImageRequest = CreateRequest;
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);
+  refuseNonFileTarget(req.filename);
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
   if (req.backingFile !== undefined) extra.backing_file = req.backingFile;

@@ -26,10 +26,10 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   }
 }
 
-export async function ioOnImage(image: { filename: string; format?: string }, commands: IoCommand[]): Promise<void> {
+export async function ioOnImage(image: { filename: string; format?: string; imageOpts?: boolean }, commands: IoCommand[]): Promise<void> {
   const writes = commands.some((c) => c.op !== 'read');
   const crashes = commands.some((c) => c.op === 'crash');
-  const node = await openImage(image.filename, { format: image.format, readOnly: !writes, writethrough: crashes });
+  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, readOnly: !writes, writethrough: crashes });
   let crashed = false;
   try {
     for (const c of commands) {
@@ -45,8 +45,8 @@ export async function ioOnImage(image: { filename: string; format?: string }, co
   }
 }
 
-export async function guestSha256(image: { filename: string; format?: string }): Promise<string> {
-  const node = await openImage(image.filename, { format: image.format, readOnly: true });
+export async function guestSha256(image: { filename: string; format?: string; imageOpts?: boolean }): Promise<string> {
+  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, readOnly: true });
   try {
     const h = createHash('sha256');
     const chunk = 4 * 1024 * 1024;

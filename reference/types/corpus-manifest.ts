@@ -82,6 +82,12 @@ export interface CorpusEntry {
    * @spec ids of spec/manual-items.json
    */
   spec: string[];
+  /**
+   * Fields qemu-img fills with random or time-dependent values (UUIDs, timestamps, CIDs) and the checksums they feed: byte identity of a recreated image is judged with these ranges zeroed in both files.
+   *
+   * @minItems 1
+   */
+  mask?: [CorpusMask, ...CorpusMask[]];
 }
 /**
  * one image as `qemu-img info --output=json` prints it (QAPI ImageInfo, 7.2).
@@ -223,4 +229,37 @@ export interface QemuImgCheck {
   'allocated-clusters'?: number;
   'fragmented-clusters'?: number;
   'compressed-clusters'?: number;
+}
+export interface CorpusMask {
+  /**
+   * the format's name for the field, e.g. vdi.uuid_image
+   */
+  field: string;
+  /**
+   * byte offset; negative counts from the end of the file (footers)
+   */
+  offset?: number;
+  length?: number;
+  /**
+   * instead of offset/length: a JavaScript regular expression over the file read as latin1 (text fields such as a vmdk descriptor's CID=...); every match is zeroed
+   */
+  regex?: string;
+  /**
+   * for images of several files: the extra file's name the range is in (default: the image file)
+   */
+  file?: string;
+  /**
+   * this field is a checksum (4 bytes) over a range holding masked fields: after masking it is recomputed over the masked bytes, this field counted as zero, if and only if the file's own value was right
+   */
+  checksum?: {
+    /**
+     * vpc: one's complement of the byte sum, big endian; crc32c: CRC-32C, little endian
+     */
+    algorithm: 'vpc' | 'crc32c';
+    /**
+     * start of the summed range; negative counts from the end of the file
+     */
+    offset: number;
+    length: number;
+  };
 }

@@ -34,6 +34,8 @@ export interface BenchContext {
   qcow2: string;
   /** Number of random reads for read cases (--reads). */
   reads: number;
+  /** Register what must be undone when the run ends (servers a group started), in any case. */
+  atExit(fn: () => Promise<void>): void;
 }
 
 /** A module of cases: may build its own fixtures in ctx.dir (untimed). */

@@ -61,6 +61,7 @@ export function readGap(a: Adapter, e: CorpusItem): string | null {
 /** The recipe cannot be replayed through the Adapter, or the IUT lacks an operation for it. */
 export function recreateGap(a: Adapter, e: CorpusItem): string | null {
   if (e.crash) return e.reason ?? 'the recipe kills its writer, which the Adapter interface cannot express';
+  if (e.produce) return `made by ${e.produce.command}, not by qemu-img: implementations are asked to read it, not to be ${e.produce.command}`;
   const c = e.recipe.create;
   const need: [string, Operation][] = [[c.format, 'create']];
   if (e.recipe.io?.length) need.push([c.format, 'write']);

@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { loadValidManifest, type ManifestEntry } from './manifest.js';
 import { MANIFEST_FILE, RECIPES_FILE } from './paths.js';
-import { imageFileName, loadRecipes, type Recipe, type RecipeCrash } from './recipe.js';
+import { imageFileName, loadRecipes, type Recipe, type RecipeCrash, type RecipeProduce } from './recipe.js';
 
 export interface CorpusItem extends ManifestEntry {
   description: string;
@@ -14,6 +14,7 @@ export interface CorpusItem extends ManifestEntry {
   reason?: string;
   depends?: string[];
   crash?: RecipeCrash;
+  produce?: RecipeProduce;
 }
 
 export interface Corpus {
@@ -42,11 +43,13 @@ export function joinCorpus(producer: string, entries: ManifestEntry[], recipes: 
     const r = byId.get(e.id);
     if (!r) throw new CorpusSyncError(e.id, 'has no recipe in corpus/recipes.json');
     if (!isDeepStrictEqual(manifestRecipe(r), e.recipe)) throw new CorpusSyncError(e.id, 'its recipe changed since the manifest was recorded');
+    if (!isDeepStrictEqual(r.mask, e.mask)) throw new CorpusSyncError(e.id, 'its masks changed since the manifest was recorded');
     if (`images/${imageFileName(r)}` !== e.file) throw new CorpusSyncError(e.id, `file ${e.file} is not the recipe's images/${imageFileName(r)}`);
     const item: CorpusItem = { ...e, description: r.description, deterministic: r.deterministic };
     if (r.reason) item.reason = r.reason;
     if (r.depends) item.depends = r.depends;
     if (r.crash) item.crash = r.crash;
+    if (r.produce) item.produce = r.produce;
     return item;
   });
   return { producer, items };

@@ -7,6 +7,7 @@
  * layout: every all-zero 4 KiB block is a hole, every other block is written.
  * Generation and verification both use it, so maps agree on any checkout.
  */
+import { crc32c } from '../../reference/formats/vhdx/crc32c.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm, mkdir } from 'node:fs/promises';
@@ -63,4 +64,68 @@ export async function scratchDir(repo: string, prefix: string): Promise<string> 
   const base = join(repo, '.tmp');
   await mkdir(base, { recursive: true });
   return mkdtemp(join(base, `${prefix}-`));
+}
+
+/** Masks are for headers and footers of small images; a bigger file is read whole no further. */
+const MASKED_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * sha256 of the file with the masks' ranges zeroed (ranges outside the file are
+ * ignored, so a mask never makes two different lengths equal). Only masks
+ * without `file` (or naming this file's base name) apply.
+ */
+type MaskLike = { offset?: number; length?: number; regex?: string; file?: string; checksum?: { algorithm: 'vpc' | 'crc32c'; offset: number; length: number } };
+
+/** The checksum a mask names, over `buf`'s range with the checksum field (at `at`) counted as zero. */
+function checksumOf(buf: Buffer, c: NonNullable<MaskLike['checksum']>, at: number): Buffer | null {
+  const start = c.offset < 0 ? buf.length + c.offset : c.offset;
+  if (start < 0 || start + c.length > buf.length || at < start || at + 4 > start + c.length) return null;
+  const range = Buffer.from(buf.subarray(start, start + c.length));
+  range.fill(0, at - start, at - start + 4);
+  const out = Buffer.alloc(4);
+  if (c.algorithm === 'crc32c') out.writeUInt32LE(crc32c(range));
+  else {
+    let sum = 0;
+    for (const b of range) sum += b;
+    out.writeUInt32BE(~sum >>> 0);
+  }
+  return out;
+}
+
+export async function maskedSha256(file: string, masks: ReadonlyArray<MaskLike>): Promise<string> {
+  const fh = await open(file, 'r');
+  let buf: Buffer;
+  try {
+    const { size } = await fh.stat();
+    if (size > MASKED_MAX_BYTES) throw new Error(`${file}: ${size} bytes is too big to compare with masks (limit ${MASKED_MAX_BYTES})`);
+    buf = Buffer.alloc(size);
+    await fh.read(buf, 0, size, 0);
+  } finally {
+    await fh.close();
+  }
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  const mine = masks.filter((m) => m.file === undefined || m.file === base);
+  // Checksums that hold in the file as it is are recomputed once the masks are applied.
+  const holding = new Set<MaskLike>();
+  for (const m of mine) {
+    if (!m.checksum || m.offset === undefined) continue;
+    const at = m.offset < 0 ? buf.length + m.offset : m.offset;
+    const want = checksumOf(buf, m.checksum, at);
+    if (want && want.equals(buf.subarray(at, at + 4))) holding.add(m);
+  }
+  for (const m of masks) {
+    if (m.file !== undefined && m.file !== base) continue;
+    if (m.regex !== undefined) {
+      const text = buf.toString('latin1');
+      for (const hit of text.matchAll(new RegExp(m.regex, 'g'))) buf.fill(0, hit.index!, hit.index! + hit[0].length);
+    } else {
+      const start = m.offset! < 0 ? buf.length + m.offset! : m.offset!;
+      if (start >= 0 && start < buf.length) buf.fill(0, start, Math.min(buf.length, start + m.length!));
+    }
+  }
+  for (const m of holding) {
+    const at = m.offset! < 0 ? buf.length + m.offset! : m.offset!;
+    checksumOf(buf, m.checksum!, at)!.copy(buf, at);
+  }
+  return createHash('sha256').update(buf).digest('hex');
 }

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicaliseInPlace, scratchDir, sha256File, sparseCopy } from './files.js';
+import { canonicaliseInPlace, maskedSha256, scratchDir, sha256File, sparseCopy } from './files.js';
 import { readManifest, summariseErrors, validateManifest, writeManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import { diffJson, type Json } from './normalise.js';
 import { IMAGES_DIR, MANIFEST_FILE, RECIPES_FILE, REPO } from './paths.js';
@@ -24,7 +24,7 @@ export interface GenerateOptions {
 }
 
 function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeWithQemu>>): ManifestEntry {
-  return {
+  const entry: ManifestEntry = {
     id: r.id,
     format: imageFormat(r),
     file: `images/${imageFileName(r)}`,
@@ -37,6 +37,20 @@ function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeW
     tags: r.tags,
     spec: r.spec,
   };
+  if (r.mask) entry.mask = r.mask;
+  return entry;
+}
+
+/**
+ * A masked recipe's new build that equals the golden image outside its masks
+ * is the same image: the golden file and its hash stay, so regenerating never
+ * churns random fields into the repository.
+ */
+async function sameOutsideMasks(r: Recipe, built: string, old: ManifestEntry | undefined): Promise<boolean> {
+  if (!r.mask || !old) return false;
+  const golden = join(IMAGES_DIR, imageFileName(r));
+  if (!existsSync(golden) || (await sha256File(golden)) !== old.fileSha256) return false;
+  return (await maskedSha256(built, r.mask)) === (await maskedSha256(golden, r.mask));
 }
 
 /** What changed between two recordings of one entry (empty: no drift). */
@@ -63,13 +77,16 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
   const scratch = await scratchDir(REPO, 'corpus-generate');
   const fresh = new Map<string, ManifestEntry>();
   const built = new Map<string, string>();
+  const kept = new Set<string>();
   let drift = 0;
   try {
     for (const r of build) {
       const file = await buildWithQemu(r, scratch, tools);
       await canonicaliseInPlace(file);
       const obs = await observeWithQemu(file, imageFormat(r), scratch, tools);
-      const entry = entryOf(r, await sha256File(file), obs);
+      const keep = await sameOutsideMasks(r, file, oldById.get(r.id));
+      const entry = entryOf(r, keep ? oldById.get(r.id)!.fileSha256 : await sha256File(file), obs);
+      if (keep) kept.add(r.id);
       built.set(r.id, file);
       // a dependency is recorded too when the manifest lacks it (--only on a fresh corpus)
       if (!wanted.has(r.id) && oldById.has(r.id)) continue;
@@ -112,6 +129,7 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
     }
     await mkdir(IMAGES_DIR, { recursive: true });
     for (const id of fresh.keys()) {
+      if (kept.has(id)) continue;
       const r = recipes.find((x) => x.id === id)!;
       await sparseCopy(built.get(id)!, join(IMAGES_DIR, imageFileName(r)));
     }

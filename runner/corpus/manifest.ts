@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { IoCommand } from '../../adapters/adapter.js';
 import type { Json } from './normalise.js';
-import type { RecipeConvert, RecipeCreate } from './recipe.js';
+import type { RecipeConvert, RecipeCreate, RecipeMask } from './recipe.js';
 import { MANIFEST_SCHEMA } from './paths.js';
 
 export interface ManifestRecipe {
@@ -35,6 +35,8 @@ export interface ManifestEntry {
   check: Record<string, Json> | null;
   tags: string[];
   spec: string[];
+  /** the recipe's random fields, excluded from byte identity */
+  mask?: RecipeMask[];
 }
 
 export interface Manifest {

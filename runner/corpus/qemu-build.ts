@@ -4,12 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { CheckResult, ImageInfo, IoCommand, MapEntry } from '../../adapters/adapter.js';
 import { extensionOf, imageFileName, imageFormat, type Recipe } from './recipe.js';
 import { normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
+import { REPO } from './paths.js';
 
 const TIMEOUT = 120_000;
 
@@ -95,11 +96,45 @@ function createArgs(r: Recipe, file: string): string[] {
 }
 
 /**
+ * Runs a recipe's other producer (bximage, create_compressed_fs, ...): its
+ * raw source first (qemu-img create + qemu-io), its small files, then the
+ * command with placeholders replaced; the image must exist afterwards.
+ */
+async function produceImage(r: Recipe, dir: string, target: string, tools: QemuTools): Promise<string> {
+  const p = r.produce!;
+  const source = join(dir, `${r.id}.source.raw`);
+  if (p.source) {
+    await rm(source, { force: true });
+    await run(tools.qemuImg, ['create', '-q', '-f', 'raw', source, String(p.source.size)]);
+    if (p.source.io?.length) {
+      const cmds = qemuIoCommands(p.source.io).flatMap((c) => ['-c', c]);
+      const res = await run(tools.qemuIo, ['-f', 'raw', ...cmds, source]);
+      if (IO_FAILURE.test(`${res.stdout}\n${res.stderr}`)) throw new ToolError([tools.qemuIo, ...cmds, source], res.stdout.trim());
+    }
+  }
+  for (const [name, text] of Object.entries(p.files ?? {})) await writeFile(join(dir, name), text, { mode: 0o600 });
+  const fill = (a: string) => a.replaceAll('{repo}', REPO).replaceAll('{image}', target).replaceAll('{source}', source).replaceAll('{dir}', dir);
+  await run(p.command, p.args.map(fill));
+  for (const name of Object.keys(p.files ?? {})) await rm(join(dir, name), { force: true });
+  await rm(source, { force: true });
+  try {
+    await stat(target);
+  } catch {
+    throw new ToolError([p.command, ...p.args.map(fill)], `did not write ${target}`);
+  }
+  return target;
+}
+
+/**
  * Makes the recipe's image as dir/<id>.<ext>. Backing files are expected in
  * dir already (built earlier, under their own file names).
  */
 export async function buildWithQemu(r: Recipe, dir: string, tools = DEFAULT_TOOLS): Promise<string> {
   const target = join(dir, imageFileName(r));
+  if (r.produce) {
+    await rm(target, { force: true });
+    return produceImage(r, dir, target, tools);
+  }
   const first = r.convert ? join(dir, `${r.id}.src.${extensionOf(r.create.format)}`) : target;
   await rm(target, { force: true });
   await run(tools.qemuImg, createArgs(r, first));

@@ -37,6 +37,53 @@ export interface RecipeCrash {
   openOptions?: Record<string, string>;
 }
 
+/**
+ * A field qemu-img fills with a random or time-dependent value (a UUID, a
+ * timestamp, a vmdk CID) or a checksum over such a field. Byte identity is
+ * judged with every mask's bytes zeroed in both files.
+ */
+export interface RecipeMask {
+  /** the format's own name for the field, e.g. vdi.uuid_image */
+  field: string;
+  /** byte offset; negative counts from the end of the file (footers) */
+  offset?: number;
+  length?: number;
+  /** instead of offset/length: a regular expression over the file read as latin1; matches are zeroed */
+  regex?: string;
+  /** the extra file of a several-file image the field is in (default: the image file) */
+  file?: string;
+  /**
+   * This field is a checksum over a range that holds masked fields (a vpc footer's,
+   * a vhdx header's CRC-32C): after masking it is recomputed over the masked bytes
+   * (this field counted as zero), but only when the file's own value was right, so
+   * a wrong checksum still shows as a difference.
+   */
+  checksum?: RecipeMaskChecksum;
+}
+
+export interface RecipeMaskChecksum {
+  /** vpc: one's complement of the byte sum, big endian u32; crc32c: CRC-32C, little endian u32 */
+  algorithm: 'vpc' | 'crc32c';
+  /** the range summed; a negative offset counts from the end of the file */
+  offset: number;
+  length: number;
+}
+
+/**
+ * An image made by a producer other than qemu-img (bximage, create_compressed_fs,
+ * cryptsetup, the reference's own fixture writers). Arguments go to the command
+ * as an array (never a shell); {image}, {source}, {dir} and {repo} are replaced by the
+ * golden image's path, the raw source's path and the scratch directory.
+ */
+export interface RecipeProduce {
+  command: string;
+  args: string[];
+  /** a raw source image made first with qemu-img create and qemu-io writes, for producers that read one */
+  source?: { size: number; io?: IoCommand[] };
+  /** small files written into the scratch directory first (a key file, say): plain name -> text */
+  files?: Record<string, string>;
+}
+
 export interface Recipe {
   id: string;
   description: string;
@@ -53,6 +100,10 @@ export interface Recipe {
   reason?: string;
   /** ids of recipes whose images this one needs (backing files) */
   depends?: string[];
+  /** random fields excluded from byte identity (the manifest repeats them) */
+  mask?: RecipeMask[];
+  /** made by another producer instead of qemu-img create (create then only names format and size) */
+  produce?: RecipeProduce;
 }
 
 const FORMAT_EXT: Record<string, string> = { raw: 'raw', qcow2: 'qcow2' };
@@ -78,6 +129,8 @@ export class RecipeError extends Error {
 }
 
 const ID_RE = /^[a-z0-9][a-z0-9.-]*$/;
+const FORMAT_RE = /^[a-z][a-z0-9]*$/;
+const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function isUint(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
@@ -97,6 +150,46 @@ function checkIo(id: string, io: unknown, i: number): void {
   }
 }
 
+function checkMask(id: string, m: RecipeMask, i: number): void {
+  const f = `mask[${i}]`;
+  if (typeof m !== 'object' || m === null || typeof m.field !== 'string' || !m.field) throw new RecipeError(id, `${f}.field`, 'required');
+  if (m.regex !== undefined) {
+    if (m.offset !== undefined || m.length !== undefined) throw new RecipeError(id, f, 'regex or offset/length, not both');
+    try {
+      new RegExp(m.regex, 'g');
+    } catch (e) {
+      throw new RecipeError(id, `${f}.regex`, (e as Error).message);
+    }
+  } else {
+    if (!Number.isSafeInteger(m.offset)) throw new RecipeError(id, `${f}.offset`, 'an integer (negative: from the end)');
+    if (!isUint(m.length) || m.length === 0) throw new RecipeError(id, `${f}.length`, 'a positive integer');
+  }
+  if (m.file !== undefined && !FILE_NAME_RE.test(m.file)) throw new RecipeError(id, `${f}.file`, 'a plain file name');
+  if (m.checksum !== undefined) {
+    const c = m.checksum;
+    if (m.regex !== undefined || m.length !== 4) throw new RecipeError(id, `${f}.checksum`, 'a checksum mask is a 4-byte offset/length field');
+    if (c.algorithm !== 'vpc' && c.algorithm !== 'crc32c') throw new RecipeError(id, `${f}.checksum.algorithm`, 'vpc or crc32c');
+    if (!Number.isSafeInteger(c.offset)) throw new RecipeError(id, `${f}.checksum.offset`, 'an integer (negative: from the end)');
+    if (!isUint(c.length) || c.length === 0) throw new RecipeError(id, `${f}.checksum.length`, 'a positive integer');
+  }
+}
+
+function checkProduce(id: string, r: Recipe): void {
+  const p = r.produce!;
+  if (typeof p.command !== 'string' || !p.command) throw new RecipeError(id, 'produce.command', 'required');
+  if (!Array.isArray(p.args) || !p.args.every((a) => typeof a === 'string')) throw new RecipeError(id, 'produce.args', 'an array of strings');
+  if (!p.args.some((a) => a.includes('{image}'))) throw new RecipeError(id, 'produce.args', 'must name {image}, the file the producer writes');
+  if (r.io || r.crash || r.convert || r.create.backingFile) throw new RecipeError(id, 'produce', 'io, crash, convert and backing files belong to qemu-img recipes; give the producer a source instead');
+  if (p.source) {
+    if (!isUint(p.source.size) || p.source.size === 0) throw new RecipeError(id, 'produce.source.size', 'a positive integer');
+    (p.source.io ?? []).forEach((c, i) => checkIo(id, c, i));
+  }
+  for (const name of Object.keys(p.files ?? {})) {
+    if (!FILE_NAME_RE.test(name)) throw new RecipeError(id, 'produce.files', `${name} is not a plain file name`);
+    if (typeof p.files![name] !== 'string') throw new RecipeError(id, `produce.files.${name}`, 'text content');
+  }
+}
+
 /** Structural validation with errors naming the recipe and field. */
 export function validateRecipes(list: unknown): Recipe[] {
   if (!Array.isArray(list)) throw new RecipeError('(file)', 'recipes', 'must be an array');
@@ -112,7 +205,7 @@ export function validateRecipes(list: unknown): Recipe[] {
     }
     if (!Array.isArray(r.tags) || !r.tags.every((s) => typeof s === 'string')) throw new RecipeError(id, 'tags', 'must be an array of strings');
     if (typeof r.create !== 'object' || r.create === null) throw new RecipeError(id, 'create', 'required');
-    if (!(r.create.format in FORMAT_EXT)) throw new RecipeError(id, 'create.format', `${r.create.format} is not raw or qcow2`);
+    if (!FORMAT_RE.test(r.create.format ?? '')) throw new RecipeError(id, 'create.format', `${String(r.create.format)} is not a format name`);
     if (r.create.size !== undefined && !isUint(r.create.size)) throw new RecipeError(id, 'create.size', 'must be a non-negative integer');
     if (r.create.size === undefined && !r.create.backingFile) throw new RecipeError(id, 'create.size', 'required without a backing file');
     if (r.create.backingFile !== undefined) {
@@ -122,7 +215,11 @@ export function validateRecipes(list: unknown): Recipe[] {
     (r.io ?? []).forEach((c, i) => checkIo(id, c, i));
     if (r.crash && !['writeback', 'writethrough'].includes(r.crash.cache)) throw new RecipeError(id, 'crash.cache', 'writeback or writethrough');
     if (r.crash && !r.io?.length) throw new RecipeError(id, 'crash', 'a crash needs io to interrupt');
-    if (r.convert && !(r.convert.format in FORMAT_EXT)) throw new RecipeError(id, 'convert.format', `${r.convert.format} is not raw or qcow2`);
+    if (r.convert && !FORMAT_RE.test(r.convert.format ?? '')) throw new RecipeError(id, 'convert.format', `${String(r.convert.format)} is not a format name`);
+    (r.mask ?? []).forEach((m, i) => checkMask(id, m, i));
+    if (r.mask && (!Array.isArray(r.mask) || r.mask.length === 0)) throw new RecipeError(id, 'mask', 'a non-empty array when present');
+    if (r.mask && !r.deterministic) throw new RecipeError(id, 'mask', 'masks refine byte identity, so the recipe must be deterministic');
+    if (r.produce) checkProduce(id, r);
     if (typeof r.deterministic !== 'boolean') throw new RecipeError(id, 'deterministic', 'must be true or false');
     if (!r.deterministic && !r.reason) throw new RecipeError(id, 'reason', 'a non-deterministic recipe says why');
     for (const d of r.depends ?? []) {

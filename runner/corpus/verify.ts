@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import type { Adapter } from '../../adapters/adapter.js';
 import { loadAdapter } from '../../adapters/index.js';
 import { checkDiff, chainHashes, guestDiff, infoDiff, mapDiff, readGap, recreate, recreateGap, stageEntry } from './checks.js';
-import { scratchDir, sha256File } from './files.js';
+import { maskedSha256, scratchDir, sha256File } from './files.js';
 import { loadCorpus, type Corpus, type CorpusItem } from './corpus-set.js';
-import { MANIFEST_FILE, RECIPES_FILE, REPO, REPORTS_DIR } from './paths.js';
+import { CORPUS_DIR, MANIFEST_FILE, RECIPES_FILE, REPO, REPORTS_DIR } from './paths.js';
 
 export type Outcome = 'passed' | 'failed' | 'not-applicable';
 
@@ -70,6 +70,12 @@ async function recreatePart(a: Adapter, oracle: Adapter | null, c: Corpus, e: Co
   const failures: string[] = [];
   await attempt(failures, 'recreate', async () => {
     const img = await recreate(a, c, e, dir);
+    if (e.deterministic && e.mask) {
+      const got = await maskedSha256(img.filename, e.mask);
+      const want = await maskedSha256(join(CORPUS_DIR, e.file), e.mask);
+      const fields = e.mask.map((m) => m.field).join(', ');
+      return got === want ? [] : [`recreated file differs from the golden image outside the masked fields (${fields}): masked sha256 ${got}, golden ${want}`];
+    }
     if (e.deterministic) {
       const sha = await sha256File(img.filename);
       return sha === e.fileSha256 ? [] : [`recreated file sha256 ${sha}, golden ${e.fileSha256}`];
@@ -121,7 +127,7 @@ export async function verify(opts: VerifyOptions): Promise<number> {
       results.push({ id: e.id, format: e.format, read, recreate: rec, outcome, durationMs: Date.now() - t0 });
       const label = { passed: 'PASS', failed: 'FAIL', 'not-applicable': 'N/A ' }[outcome];
       const recNote =
-        rec.outcome === 'not-applicable' ? `recreate n.a.: ${rec.reason}` : `recreate ${rec.outcome}${e.deterministic ? ' (byte-identical)' : ' (guest bytes)'}`;
+        rec.outcome === 'not-applicable' ? `recreate n.a.: ${rec.reason}` : `recreate ${rec.outcome}${e.deterministic ? (e.mask ? ' (byte-identical after masking)' : ' (byte-identical)') : ' (guest bytes)'}`;
       const readNote = read.outcome === 'not-applicable' ? `read n.a.: ${read.reason}` : `read ${read.outcome}`;
       log(`${label} ${e.id}: ${readNote}; ${recNote}`);
       for (const f of [...read.failures, ...rec.failures]) log(`       ${f}`);

@@ -1,0 +1,306 @@
+/**
+ * LUKS1 on-disk header, the anti-forensic splitter, key slots and sector ciphers:
+ * the layout cryptsetup documents (LUKS1 On-Disk Format) and qemu's crypto/block-luks.c
+ * writes. Everything runs through node:crypto; algorithms node's OpenSSL lacks are
+ * refused with an 'unsupported' BlockError naming them.
+ */
+import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BlockError, malformed } from '../errors.js';
+
+export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
+export const LUKS_HEADER_SIZE = 592;
+export const LUKS_SECTOR = 512;
+export const LUKS_SLOTS = 8;
+const SLOT_ACTIVE = 0x00ac71f3;
+const SLOT_INACTIVE = 0x0000dead;
+/** qemu's key material alignment and first key slot offset (bytes). */
+export const LUKS_ALIGN_KEYMATERIAL = 4096;
+export const LUKS_KEY_SLOT_OFFSET = 4096;
+/**
+ * Bound on attacker-chosen work: an image may name any PBKDF2 iteration count, so the
+ * reference refuses counts above this (about a few seconds of SHA-256 here) and stripes
+ * above this (bounded memory: key bytes x stripes <= 64 x 65536 = 4 MiB per slot).
+ */
+export const MAX_PBKDF2_ITERATIONS = 10_000_000;
+export const MAX_STRIPES = 65_536;
+
+export interface LuksKeySlot {
+  active: boolean;
+  iterations: number;
+  salt: Buffer;
+  keyMaterialOffset: number; // sectors
+  stripes: number;
+}
+
+export interface LuksHeader {
+  version: number;
+  cipherName: string;
+  cipherMode: string;
+  hashSpec: string;
+  payloadOffset: number; // sectors
+  keyBytes: number;
+  mkDigest: Buffer;
+  mkDigestSalt: Buffer;
+  mkDigestIterations: number;
+  uuid: string;
+  slots: LuksKeySlot[];
+}
+
+function cstr(b: Buffer, off: number, len: number): string {
+  const s = b.subarray(off, off + len);
+  const z = s.indexOf(0);
+  return s.subarray(0, z < 0 ? len : z).toString('latin1');
+}
+
+export function parseLuksHeader(buf: Buffer): LuksHeader {
+  if (buf.length < LUKS_HEADER_SIZE) throw malformed('header', `LUKS header truncated: ${buf.length} of ${LUKS_HEADER_SIZE} bytes`, 0);
+  if (!buf.subarray(0, 6).equals(LUKS_MAGIC)) throw malformed('magic', 'not a LUKS header', 0);
+  const version = buf.readUInt16BE(6);
+  if (version !== 1) throw new BlockError('unsupported', `LUKS version ${version} is not supported (only LUKS1)`, { field: 'version', value: version });
+  const slots: LuksKeySlot[] = [];
+  for (let i = 0; i < LUKS_SLOTS; i++) {
+    const o = 208 + i * 48;
+    const state = buf.readUInt32BE(o);
+    if (state !== SLOT_ACTIVE && state !== SLOT_INACTIVE) throw malformed(`key_slot[${i}].active`, `bad state 0x${state.toString(16)}`, o);
+    slots.push({ active: state === SLOT_ACTIVE, iterations: buf.readUInt32BE(o + 4), salt: Buffer.from(buf.subarray(o + 8, o + 40)), keyMaterialOffset: buf.readUInt32BE(o + 40), stripes: buf.readUInt32BE(o + 44) });
+  }
+  const h: LuksHeader = {
+    version,
+    cipherName: cstr(buf, 8, 32),
+    cipherMode: cstr(buf, 40, 32),
+    hashSpec: cstr(buf, 72, 32),
+    payloadOffset: buf.readUInt32BE(104),
+    keyBytes: buf.readUInt32BE(108),
+    mkDigest: Buffer.from(buf.subarray(112, 132)),
+    mkDigestSalt: Buffer.from(buf.subarray(132, 164)),
+    mkDigestIterations: buf.readUInt32BE(164),
+    uuid: cstr(buf, 168, 40),
+    slots,
+  };
+  if (h.keyBytes === 0 || h.keyBytes > 64) throw malformed('key_bytes', `master key size ${h.keyBytes} is not 1..64 bytes`, 108);
+  if (h.mkDigestIterations === 0 || h.mkDigestIterations > MAX_PBKDF2_ITERATIONS)
+    throw malformed('mk_digest_iter', `${h.mkDigestIterations} iterations is outside 1..${MAX_PBKDF2_ITERATIONS} (the reference caps PBKDF2 work)`, 164);
+  return h;
+}
+
+export function serializeLuksHeader(h: LuksHeader): Buffer {
+  const b = Buffer.alloc(LUKS_HEADER_SIZE);
+  LUKS_MAGIC.copy(b, 0);
+  b.writeUInt16BE(1, 6);
+  b.write(h.cipherName, 8, 31, 'latin1');
+  b.write(h.cipherMode, 40, 31, 'latin1');
+  b.write(h.hashSpec, 72, 31, 'latin1');
+  b.writeUInt32BE(h.payloadOffset, 104);
+  b.writeUInt32BE(h.keyBytes, 108);
+  h.mkDigest.copy(b, 112);
+  h.mkDigestSalt.copy(b, 132);
+  b.writeUInt32BE(h.mkDigestIterations, 164);
+  b.write(h.uuid, 168, 39, 'latin1');
+  for (let i = 0; i < LUKS_SLOTS; i++) {
+    const s = h.slots[i];
+    const o = 208 + i * 48;
+    b.writeUInt32BE(s.active ? SLOT_ACTIVE : SLOT_INACTIVE, o);
+    b.writeUInt32BE(s.iterations, o + 4);
+    s.salt.copy(b, o + 8);
+    b.writeUInt32BE(s.keyMaterialOffset, o + 40);
+    b.writeUInt32BE(s.stripes, o + 44);
+  }
+  return b;
+}
+
+/** LUKS hash names (cryptsetup / qemu spelling) to node's. */
+export function nodeHash(spec: string): string {
+  const n = spec.toLowerCase();
+  const map: Record<string, string> = { sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', ripemd160: 'ripemd160' };
+  const h = map[n];
+  if (!h || !getHashes().includes(h)) throw new BlockError('unsupported', `hash '${spec}' is unsupported by the reference`, { field: 'hash_spec', value: spec });
+  return h;
+}
+
+function diffuse(block: Buffer, hash: string): Buffer {
+  const ds = createHash(hash).digest().length;
+  const out = Buffer.alloc(block.length);
+  const iv = Buffer.alloc(4);
+  for (let j = 0, off = 0; off < block.length; j++, off += ds) {
+    const len = Math.min(ds, block.length - off);
+    iv.writeUInt32BE(j, 0);
+    createHash(hash).update(iv).update(block.subarray(off, off + len)).digest().copy(out, off, 0, len);
+  }
+  return out;
+}
+
+function xorInto(a: Buffer, b: Buffer): void {
+  for (let i = 0; i < a.length; i++) a[i] ^= b[i];
+}
+
+/** Anti-forensic split: `stripes` blocks whose merge is `key`. */
+export function afSplit(key: Buffer, stripes: number, hash: string): Buffer {
+  const n = key.length;
+  const out = Buffer.alloc(n * stripes);
+  let d: Buffer = Buffer.alloc(n);
+  for (let i = 0; i < stripes - 1; i++) {
+    const r = randomBytes(n);
+    r.copy(out, i * n);
+    xorInto(d, r);
+    d = diffuse(d, hash);
+  }
+  const last = Buffer.from(key);
+  xorInto(last, d);
+  last.copy(out, (stripes - 1) * n);
+  return out;
+}
+
+export function afMerge(material: Buffer, keyBytes: number, stripes: number, hash: string): Buffer {
+  let d: Buffer = Buffer.alloc(keyBytes);
+  for (let i = 0; i < stripes - 1; i++) {
+    xorInto(d, material.subarray(i * keyBytes, (i + 1) * keyBytes));
+    d = diffuse(d, hash);
+  }
+  xorInto(d, material.subarray((stripes - 1) * keyBytes, stripes * keyBytes));
+  return d;
+}
+
+/** A sector cipher: cipher name + mode ("xts-plain64", "cbc-essiv:sha256", "ecb"). */
+export class SectorCipher {
+  private readonly algo: string;
+  private readonly ivgen: 'plain' | 'plain64' | 'essiv' | 'none';
+  private readonly essivKey?: Buffer;
+  private readonly essivAlgo?: string;
+  readonly mode: string;
+
+  constructor(cipherName: string, cipherMode: string, readonly key: Buffer) {
+    const name = cipherName.toLowerCase();
+    if (name !== 'aes')
+      throw new BlockError('unsupported', `cipher '${cipherName}' is unsupported by the reference (node's OpenSSL offers only aes for LUKS)`, { field: 'cipher_name', value: cipherName });
+    const [mode, iv = '', ...rest] = cipherMode.toLowerCase().split('-');
+    if (rest.length) throw new BlockError('unsupported', `cipher mode '${cipherMode}' is not understood`, { field: 'cipher_mode', value: cipherMode });
+    this.mode = mode;
+    const bits = (mode === 'xts' ? key.length / 2 : key.length) * 8;
+    if (![128, 192, 256].includes(bits) || (mode === 'xts' && bits === 192))
+      throw new BlockError('unsupported', `aes with a ${key.length}-byte key in mode ${mode} is unsupported`, { field: 'key_bytes', value: key.length });
+    if (!['xts', 'cbc', 'ecb', 'ctr'].includes(mode)) throw new BlockError('unsupported', `cipher mode '${mode}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
+    this.algo = `aes-${bits}-${mode}`;
+    const [ivName, ivHash] = iv.split(':');
+    if (mode === 'ecb') {
+      this.ivgen = 'none';
+    } else if (ivName === 'plain' || ivName === 'plain64') {
+      this.ivgen = ivName;
+    } else if (ivName === 'essiv') {
+      this.ivgen = 'essiv';
+      const h = nodeHash(ivHash ?? '');
+      this.essivKey = createHash(h).update(key).digest();
+      const eb = this.essivKey.length * 8;
+      if (![128, 192, 256].includes(eb)) throw new BlockError('unsupported', `essiv hash '${ivHash}' gives a ${this.essivKey.length}-byte key that aes cannot use`, { field: 'cipher_mode', value: cipherMode });
+      this.essivAlgo = `aes-${eb}-ecb`;
+    } else {
+      throw new BlockError('unsupported', `IV generator '${iv}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
+    }
+  }
+
+  private iv(sector: number): Buffer | null {
+    if (this.ivgen === 'none') return null;
+    const iv = Buffer.alloc(16);
+    if (this.ivgen === 'plain') iv.writeUInt32LE(sector % 2 ** 32, 0);
+    else iv.writeBigUInt64LE(BigInt(sector), 0);
+    if (this.ivgen === 'essiv') {
+      const c = createCipheriv(this.essivAlgo!, this.essivKey!, null).setAutoPadding(false);
+      return Buffer.concat([c.update(iv), c.final()]);
+    }
+    return iv;
+  }
+
+  /** En/decrypt `data` (a whole number of 512-byte sectors) starting at `sector`, in place. */
+  run(encrypt: boolean, data: Buffer, sector: number): Buffer {
+    if (data.length % LUKS_SECTOR) throw new BlockError('invalid-size', `encrypted I/O of ${data.length} bytes is not a multiple of ${LUKS_SECTOR}`);
+    for (let off = 0, s = sector; off < data.length; off += LUKS_SECTOR, s++) {
+      const f = encrypt ? createCipheriv : createDecipheriv;
+      const c = f(this.algo, this.key, this.iv(s)).setAutoPadding(false);
+      const part = data.subarray(off, off + LUKS_SECTOR);
+      const out = c.update(part);
+      out.copy(part);
+      c.final();
+    }
+    return data;
+  }
+}
+
+function pbkdf2(pass: Buffer, salt: Buffer, iterations: number, len: number, hash: string, what: string): Buffer {
+  if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS)
+    throw new BlockError('unsupported', `${what}: ${iterations} PBKDF2 iterations exceeds the reference's bound of ${MAX_PBKDF2_ITERATIONS}`, { field: what, value: iterations });
+  return pbkdf2Sync(pass, salt, iterations, len, hash);
+}
+
+/** The master key digest check. */
+export function mkDigestMatches(h: LuksHeader, mk: Buffer): boolean {
+  const d = pbkdf2(mk, h.mkDigestSalt, h.mkDigestIterations, 20, nodeHash(h.hashSpec), 'mk_digest_iter');
+  return timingSafeEqual(d, h.mkDigest);
+}
+
+/**
+ * Try each active key slot with the passphrase; `readAt(offset, len)` reads the container.
+ * Returns the master key or throws 'invalid-option' naming key-secret (never the passphrase).
+ */
+export async function unlockLuks(h: LuksHeader, passphrase: Buffer, fileSize: number, readAt: (off: number, len: number) => Promise<Buffer>): Promise<{ masterKey: Buffer; slot: number }> {
+  const hash = nodeHash(h.hashSpec);
+  // fails early on unsupported ciphers, before any PBKDF2 work
+  new SectorCipher(h.cipherName, h.cipherMode, Buffer.alloc(h.keyBytes, 1));
+  if (h.payloadOffset * LUKS_SECTOR > fileSize) throw malformed('payload_offset', `payload offset ${h.payloadOffset * LUKS_SECTOR} is past the end of the file (${fileSize} bytes)`, 104);
+  for (let i = 0; i < LUKS_SLOTS; i++) {
+    const s = h.slots[i];
+    if (!s.active) continue;
+    if (s.stripes < 1 || s.stripes > MAX_STRIPES) throw malformed(`key_slot[${i}].stripes`, `${s.stripes} stripes is outside 1..${MAX_STRIPES}`);
+    const len = Math.ceil((h.keyBytes * s.stripes) / LUKS_SECTOR) * LUKS_SECTOR;
+    if (s.keyMaterialOffset * LUKS_SECTOR + len > fileSize) throw malformed(`key_slot[${i}].key_material_offset`, 'key material is past the end of the file');
+    const slotKey = pbkdf2(passphrase, s.salt, s.iterations, h.keyBytes, hash, `key_slot[${i}].iterations`);
+    const material = await readAt(s.keyMaterialOffset * LUKS_SECTOR, len);
+    new SectorCipher(h.cipherName, h.cipherMode, slotKey).run(false, material, 0);
+    const mk = afMerge(material, h.keyBytes, s.stripes, hash);
+    if (mkDigestMatches(h, mk)) return { masterKey: mk, slot: i };
+  }
+  throw new BlockError('invalid-option', 'Invalid password, cannot unlock any keyslot', { option: 'key-secret' });
+}
+
+export interface LuksCreateParams {
+  cipherAlg: string; // aes-256 etc
+  cipherMode: string; // xts | cbc | ecb | ctr
+  ivgenAlg: string; // plain | plain64 | essiv
+  ivgenHashAlg?: string;
+  hashAlg: string;
+  iterations: number; // key slot PBKDF2 iterations
+  mkIterations: number;
+}
+
+/** A LUKS1 header and slot 0 key material laid out as qemu writes them. */
+export function buildLuks(p: LuksCreateParams, passphrase: Buffer): { header: Buffer; keyMaterial: Buffer; keyMaterialOffset: number; payloadOffset: number; masterKey: Buffer } {
+  const m = /^aes-(128|192|256)$/.exec(p.cipherAlg);
+  if (!m) throw new BlockError('unsupported', `cipher-alg '${p.cipherAlg}' is unsupported by the reference`, { option: 'cipher-alg', value: p.cipherAlg });
+  const keyBytes = (Number(m[1]) / 8) * (p.cipherMode === 'xts' ? 2 : 1);
+  const mode = p.cipherMode === 'ecb' ? 'ecb' : `${p.cipherMode}-${p.ivgenAlg}${p.ivgenAlg === 'essiv' ? ':' + (p.ivgenHashAlg ?? 'sha256') : ''}`;
+  const hash = nodeHash(p.hashAlg);
+  const masterKey = randomBytes(keyBytes);
+  new SectorCipher('aes', mode, masterKey); // validates the combination
+  const stripes = 4000;
+  const align = LUKS_ALIGN_KEYMATERIAL / LUKS_SECTOR;
+  const splitSectors = Math.ceil(Math.ceil((keyBytes * stripes) / LUKS_SECTOR) / align) * align;
+  const first = LUKS_KEY_SLOT_OFFSET / LUKS_SECTOR;
+  const payloadOffset = first + LUKS_SLOTS * splitSectors;
+  const mkDigestSalt = randomBytes(32);
+  const slotSalt = randomBytes(32);
+  const slots: LuksKeySlot[] = [];
+  for (let i = 0; i < LUKS_SLOTS; i++) slots.push({ active: i === 0, iterations: i === 0 ? p.iterations : 0, salt: i === 0 ? slotSalt : Buffer.alloc(32), keyMaterialOffset: first + i * splitSectors, stripes });
+  const u = randomBytes(16);
+  u[6] = (u[6] & 0x0f) | 0x40;
+  u[8] = (u[8] & 0x3f) | 0x80;
+  const hex = u.toString('hex');
+  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const h: LuksHeader = {
+    version: 1, cipherName: 'aes', cipherMode: mode, hashSpec: p.hashAlg, payloadOffset, keyBytes,
+    mkDigest: pbkdf2(masterKey, mkDigestSalt, p.mkIterations, 20, hash, 'mk_digest_iter'), mkDigestSalt, mkDigestIterations: p.mkIterations, uuid, slots,
+  };
+  const split = afSplit(masterKey, stripes, hash);
+  const material = Buffer.alloc(Math.ceil(split.length / LUKS_SECTOR) * LUKS_SECTOR);
+  split.copy(material);
+  const slotKey = pbkdf2(passphrase, slotSalt, p.iterations, keyBytes, hash, 'iter-time');
+  new SectorCipher('aes', mode, slotKey).run(true, material, 0);
+  return { header: serializeLuksHeader(h), keyMaterial: material, keyMaterialOffset: first * LUKS_SECTOR, payloadOffset: payloadOffset * LUKS_SECTOR, masterKey };
+}
