@@ -29,6 +29,7 @@ import {
   type ResolvedFilename,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
+import { holdWithQemuIo } from './hold-open.js';
 import { resolvedFromInfo } from './qemu-filename.js';
 
 export interface QemuAdapterOptions {
@@ -55,7 +56,7 @@ const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert',
 const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
 
 /** qemu-io prints these (and may still exit 0) when a command did not do what was asked. */
-const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|readv|aio_\w+) failed|can't open|Invalid argument|No such file/i;
+const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|readv|aio_\w+) failed|can't open|Invalid argument|No such file|Is another process using the image/i;
 
 export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   const qemuImg = opts.qemuImg ?? 'qemu-img';
@@ -74,7 +75,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'locking', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -129,7 +130,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     }
   }
 
-  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []);
+  const fmtArgs = (flag: string, image: ImageRef): string[] => [...(image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []), ...(image.forceShare ? ['-U'] : [])];
 
   function ioArgs(c: IoCommand): string {
     switch (c.op) {
@@ -280,6 +281,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
+
+    holdOpen: (image: ImageRef, req: { write: boolean }) => holdWithQemuIo(qemuIo, [...(req.write ? [] : ['-r']), ...fmtArgs('-f', image), image.filename], name, timeout),
 
     /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
     async resolveFilename(filename: string, req: ResolveFilenameRequest = {}): Promise<ResolvedFilename> {

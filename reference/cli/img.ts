@@ -28,6 +28,11 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   return { format: last(p, 'f'), imageOpts };
 }
 
+/** -U / --force-share: share every permission with other users of the image (image locking). */
+function forceShare(p: ParsedArgs): { forceShare?: boolean } {
+  return has(p, 'U') || has(p, 'force-share') ? { forceShare: true } : {};
+}
+
 type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
@@ -59,7 +64,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain') });
+      const info = await imageInfo(filename, { ...imageSource(p), ...forceShare(p), backingChain: has(p, 'backing-chain') });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -77,7 +82,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { ...imageSource(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), ...forceShare(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -98,7 +103,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), imageSource(p));
+      const entries = await mapImage(one(p), { ...imageSource(p), ...forceShare(p) });
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -117,7 +122,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         outputFormat: last(p, 'O') ?? 'raw',
         options: joinOpts(p),
         size: size === undefined ? undefined : parseSize(size, 'size'),
-        source: filename === undefined ? undefined : { filename, format: last(p, 'f') },
+        source: filename === undefined ? undefined : { filename, ...imageSource(p), ...forceShare(p) },
       });
       if (last(p, 'output') === 'json') out(JSON.stringify(r, null, 4));
       else out(`required size: ${r.required}\nfully allocated size: ${r['fully-allocated']}`);

@@ -5,8 +5,8 @@ import { FileNode } from '../protocols/file.js';
 
 export type InfoJson = Record<string, unknown>;
 
-export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts });
+export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; forceShare?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, forceShare: opts.forceShare, noIO: true });
   try {
     // the name qemu-img shows: NBD's URI with its port, json:{...} for option-style input, ...
     const first = await describe(node, shownName(node) ?? filename);
