@@ -75,7 +75,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'locking', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'locking', 'host_device', 'host_cdrom', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat'])], // real qemu-img has qemu-block-extra's drivers
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',

@@ -4,15 +4,18 @@
  * holes on discard, zero ranges, preallocation=falloc).
  *
  * OFD byte-range locks (F_OFD_SETLK / F_OFD_GETLK) for image locking that
- * interoperates with QEMU's file-posix, and BLKGETSIZE64 for host devices.
+ * interoperates with QEMU's file-posix, BLKGETSIZE64 for host devices and the
+ * CD-ROM drive status for host_cdrom.
  *
  * Every function takes a file descriptor owned by the caller and returns a
  * number, or throws an Error whose `code` is the errno name.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/cdrom.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <node_api.h>
@@ -121,6 +124,17 @@ static napi_value block_device_size(napi_env env, napi_callback_info info) {
   return num(env, (int64_t)size);
 }
 
+/*
+ * cdromStatus(fd): the drive status (CDROM_DRIVE_STATUS, CDSL_CURRENT), e.g.
+ * 4 = CDS_DISC_OK; -1 when the device does not answer as a CD-ROM drive.
+ */
+static napi_value cdrom_status(napi_env env, napi_callback_info info) {
+  int64_t a[1];
+  if (get_args(env, info, 1, a)) return NULL;
+  int r = ioctl((int)a[0], CDROM_DRIVE_STATUS, CDSL_CURRENT);
+  return num(env, r < 0 ? -1 : r);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "seek", NULL, seek, NULL, NULL, NULL, napi_default, NULL },
@@ -128,6 +142,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "ofdLock", NULL, ofd_lock, NULL, NULL, NULL, napi_default, NULL },
     { "ofdTest", NULL, ofd_test, NULL, NULL, NULL, napi_default, NULL },
     { "blockDeviceSize", NULL, block_device_size, NULL, NULL, NULL, napi_default, NULL },
+    { "cdromStatus", NULL, cdrom_status, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

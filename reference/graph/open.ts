@@ -197,7 +197,8 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   if (spec.children.backing) throw new BlockError('unsupported', 'a backing node given as options is not supported by the reference yet', { option: 'backing' });
   if (spec.children['data-file']) throw new BlockError('unsupported', 'a data-file node given as options is not supported by the reference yet', { option: 'data-file' });
   refuseUnsupported(spec);
-  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly));
+  // read-only is inherited: a read-only format node opens its file read-only (QEMU's child options)
+  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly || spec.typed['read-only'] === true));
   let node: BlockNode;
   let format: string;
   try {

@@ -19,6 +19,8 @@ import { FALLOC_ALLOCATE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, hostfile } from 
 import { ImageLock, lockingEnabled, type LockingMode, type Permissions } from './locking.js';
 
 const ASYNC_THRESHOLD = 256 * 1024;
+/** linux/cdrom.h: a disc is in the drive */
+const CDS_DISC_OK = 4;
 const MAX_WRITE_BEHIND = 4;
 
 interface InFlight { offset: number; end: number; done: Promise<void> }
@@ -48,6 +50,8 @@ export class FileNode implements ProtocolNode {
   private inflight: InFlight[] = [];
   private failure: unknown = null;
   private lock: ImageLock | null;
+  /** host_cdrom on a drive without a disc (or on a device that is no CD-ROM drive): I/O fails, as QEMU's does */
+  private noMedium: boolean;
 
   private constructor(filename: string, fd: number, readOnly: boolean, driver: string, locking: LockingMode | undefined) {
     this.filename = filename;
@@ -58,6 +62,11 @@ export class FileNode implements ProtocolNode {
     this.device = st.isBlockDevice();
     this.length = this.device ? hostfile.blockDeviceSize(fd) : st.size;
     this.lock = lockingEnabled(locking) ? new ImageLock(fd, filename) : null;
+    this.noMedium = driver === 'host_cdrom' && this.device && hostfile.cdromStatus(fd) !== CDS_DISC_OK;
+  }
+
+  private needMedium(): void {
+    if (this.noMedium) throw new BlockError('io', `${this.filename}: No medium found`);
   }
 
   /**
@@ -133,6 +142,7 @@ export class FileNode implements ProtocolNode {
    * round trip would cost more than the I/O.
    */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+    this.needMedium();
     if (this.inflight.length) await this.settle(offset, offset + length);
     if (offset >= this.length) {
       target.fill(0, at, at + length); // wholly past EOF (also what a hostile table offset gets)
@@ -166,6 +176,7 @@ export class FileNode implements ProtocolNode {
   /** The caller must not change `data` until a later operation on this node has settled it. */
   async write(offset: number, data: Buffer): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    this.needMedium();
     if (!Number.isSafeInteger(offset + data.length) || offset < 0) {
       throw new BlockError('out-of-range', `${this.filename}: write at offset ${offset} is outside any file`, { offset });
     }
@@ -240,6 +251,8 @@ export class FileNode implements ProtocolNode {
   private statusSync(offset: number, length: number): BlockStatus {
     const end = Math.min(offset + length, this.length);
     if (offset >= end) return { offset, length: 0, data: false, zero: true, present: true, depth: 0, hostOffset: offset };
+    // a device has no holes to ask for: all of it is data, as QEMU reports it
+    if (this.device) return { offset, length: end - offset, data: true, zero: false, present: true, depth: 0, hostOffset: offset };
     const nextData = hostfile.seek(this.fd, offset, 1);
     if (nextData < 0 || nextData > offset) {
       const holeEnd = nextData < 0 ? end : Math.min(nextData, end);
@@ -259,7 +272,7 @@ export class FileNode implements ProtocolNode {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
     if (this.device) {
       // a device keeps its size; QEMU's host_device accepts any size up to it
-      if (size > this.length) throw new BlockError('invalid-size', `Cannot grow device files: ${this.filename} holds ${this.length} bytes`, { option: 'size', value: size });
+      if (size > this.length) throw new BlockError('invalid-size', `Cannot resize device files: ${this.filename} holds ${this.length} bytes`, { option: 'size', value: size });
       return;
     }
     const old = this.length;

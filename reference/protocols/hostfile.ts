@@ -18,6 +18,8 @@ interface HostFileAddon {
   ofdTest(fd: number, start: number, length: number, type: number): number;
   /** size in bytes of a block device (BLKGETSIZE64) */
   blockDeviceSize(fd: number): number;
+  /** CD-ROM drive status (4: a disc is in); -1 when the device is no CD-ROM drive */
+  cdromStatus(fd: number): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
