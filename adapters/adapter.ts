@@ -74,6 +74,7 @@ export type IoCommand =
 
 export interface ConvertRequest {
   source: ImageRef;
+  /** with imageOpts (--target-image-opts) the filename is an option list naming the format, and noCreate must be set */
   target: ImageRef & { format: string };
   /** -o for the target */
   options?: string;

@@ -200,7 +200,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     async convert(req: ConvertRequest): Promise<void> {
-      const args = ['convert', ...fmtArgs('-f', req.source), '-O', req.target.format];
+      // --target-image-opts: the target is an option list that names its own format (qemu-img wants -n with it)
+      const args = ['convert', ...fmtArgs('-f', req.source), ...(req.target.imageOpts ? ['--target-image-opts'] : ['-O', req.target.format])];
       if (req.options) args.push('-o', req.options);
       if (req.compress) args.push('-c');
       if (req.noCreate) args.push('-n');

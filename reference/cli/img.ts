@@ -135,9 +135,13 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
+      // --target-image-opts: the target is an option list naming its own format, and must exist (-n)
+      const targetOpts = has(p, 'target-image-opts');
+      if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
+      if (targetOpts && last(p, 'O') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
       await convertImage({
-        source: { filename: src, format: last(p, 'f') },
-        target: { filename: dst, format: last(p, 'O') ?? 'raw' },
+        source: { filename: src, ...imageSource(p), ...forceShare(p) },
+        target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
       });
@@ -191,7 +195,10 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p, out) {
       if (p.positional.length !== 2) throw new UsageError('Expecting two image file names');
       const [a, b] = p.positional;
-      const r = await compareImages({ filename: a, format: last(p, 'f') }, { filename: b, format: last(p, 'F') }, { strict: has(p, 's') });
+      // --image-opts makes both names option lists; -F is a format, so it clashes too
+      const imageOpts = has(p, 'image-opts');
+      if (imageOpts && (last(p, 'f') !== undefined || last(p, 'F') !== undefined)) throw new UsageError('--image-opts and --format are mutually exclusive');
+      const r = await compareImages({ filename: a, format: last(p, 'f'), imageOpts, ...forceShare(p) }, { filename: b, format: last(p, 'F'), imageOpts, ...forceShare(p) }, { strict: has(p, 's') });
       if (!has(p, 'q')) out(r.message);
       return r.identical ? 0 : 1;
     },

@@ -219,7 +219,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     try {
       // relative backing names are relative to the image's file, wherever the name came from
       const base = fileSpec.driver === 'file' ? String(fileSpec.typed.filename) : filename;
-      img.backing = await openBacking(img, base, seen);
+      img.backing = await openBacking(img, base, seen, forceShare);
     } catch (e) {
       await node.close();
       throw e;
@@ -235,7 +235,7 @@ export function resolveBacking(imageFilename: string, backing: string): string {
   return path.join(path.dirname(imageFilename), backing);
 }
 
-async function openBacking(img: ImageNode, filename: string, seen: string[]): Promise<BlockNode> {
+async function openBacking(img: ImageNode, filename: string, seen: string[], forceShare: boolean): Promise<BlockNode> {
   const target = resolveBacking(filename, img.backingFile!);
   const chain = [...seen, realpathOr(filename)];
   if (chain.includes(realpathOr(target))) {
@@ -243,7 +243,8 @@ async function openBacking(img: ImageNode, filename: string, seen: string[]): Pr
   }
   if (chain.length > 1000) throw new BlockError('backing', 'Backing chain is more than 1000 images deep', { field: 'backing_file' });
   try {
-    return await openImage(target, { format: img.backingFormat, readOnly: true }, chain);
+    // force-share is inherited by the backing chain, as QEMU's child options inherit it
+    return await openImage(target, { format: img.backingFormat, readOnly: true, forceShare }, chain);
   } catch (e) {
     if (e instanceof BlockError && e.code === 'backing') throw e;
     const msg = e instanceof Error ? e.message : String(e);

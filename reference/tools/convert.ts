@@ -21,6 +21,9 @@ const MIN_SPARSE = 4096;
 const READ_AHEAD = 4;
 
 export async function convertImage(req: ConvertImageRequest): Promise<void> {
+  if (req.target.imageOpts && !req.noCreate) {
+    throw new BlockError('option-conflict', '--target-image-opts requires use of -n flag', { option: 'target-image-opts' });
+  }
   const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, readOnly: true });
   let created = false;
   let dst: BlockNode | null = null;
