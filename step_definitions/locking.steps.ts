@@ -45,7 +45,8 @@ function withLocking(img: ImageRef & { format: string }, mode: string): ImageRef
 type Action = (a: Adapter, img: ImageRef & { format: string }) => Promise<unknown>;
 
 /** What the other user tries, in the words of the scenarios. */
-const ACTIONS: Record<string, { op: 'info' | 'read' | 'write'; run: Action }> = {
+const ACTIONS: Record<string, { op: 'info' | 'read' | 'write' | 'create'; run: Action }> = {
+  'create a qcow2 image over it': { op: 'create', run: (a, img) => a.create({ format: 'qcow2', filename: img.filename, size: 1 << 20 }) },
   'read its info': { op: 'info', run: (a, img) => a.info(img) },
   'read its info with force-share': { op: 'info', run: (a, img) => a.info({ ...img, forceShare: true }) },
   'read its info with locking=off': { op: 'info', run: (a, img) => a.info(withLocking(img, 'off')) },

@@ -63,6 +63,17 @@ Feature: Image locking keeps conflicting users of an image out, whoever they are
       | implementation | oracle         | read it with force-share       |
       | oracle         | implementation | read its info with force-share |
 
+  Scenario Outline: creating an image over a qcow2 image the <holder> writes is refused for the <other>
+    Given a 1 MiB qcow2 image
+    When the <holder> holds the image open for "writing"
+    And the <other> tries to "create a qcow2 image over it"
+    Then the attempt is refused with 'Failed to get "write" lock'
+
+    Examples:
+      | holder         | other          |
+      | implementation | oracle         |
+      | oracle         | implementation |
+
   Scenario: force-share is for read-only opens only
     Given a 1 MiB qcow2 image
     When the implementation tries to "write to it with force-share"
