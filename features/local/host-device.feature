@@ -1,4 +1,4 @@
-@protocol:host_device @spec:host.linux.hard-disk
+@format:host @protocol:host_device @spec:host.linux.hard-disk
 Feature: Host devices: a whole block device used as a disk
   The manual's "Using host drives": on Linux a host device's file name is used instead of an
   image file name, given the privileges to open it; a hard disk is used whole, and read-only

@@ -1,4 +1,4 @@
-@filenames @protocol:file @spec:filename.image-opts
+@filenames @format:filename @protocol:file @spec:filename.image-opts
 Feature: --image-opts in qemu-img convert and compare
   qemu-img convert and compare take --image-opts like info does: the file names are dotted option
   lists. convert's --target-image-opts names an existing target that way, and needs -n (qemu-img

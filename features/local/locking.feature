@@ -1,4 +1,4 @@
-@protocol:file @spec:locking
+@format:locking @protocol:file @spec:locking
 Feature: Image locking keeps conflicting users of an image out, whoever they are
   The manual's "Disk image file locking": QEMU protects image files from conflicting concurrent
   access; of several users that open an image with conflicting access modes, all but the first
@@ -99,7 +99,7 @@ Feature: Image locking keeps conflicting users of an image out, whoever they are
     And the implementation tries to "write to it"
     Then the attempt succeeds
 
-  @protocol:nbd @spec:nbd.qemu-nbd
+  @format:nbd @protocol:nbd @spec:nbd.qemu-nbd
   Scenario Outline: a qcow2 image exported writable by the <server>'s NBD server keeps the <other> out until the server stops
     Given a 1 MiB qcow2 image
     When the <server> exports the image over NBD on "a unix socket" as "disk"
