@@ -43,6 +43,8 @@ export interface ImageRef {
   format?: string;
   /** --image-opts: `filename` is a dotted option list (driver=qcow2,file.filename=...); format must be absent */
   imageOpts?: boolean;
+  /** -U / --force-share: open sharing every permission with other users (image locking); read-only opens only */
+  forceShare?: boolean;
 }
 
 export interface CreateRequest {
@@ -77,6 +79,7 @@ export type IoCommand =
 
 export interface ConvertRequest {
   source: ImageRef;
+  /** with imageOpts (--target-image-opts) the filename is an option list naming the format, and noCreate must be set */
   target: ImageRef & { format: string };
   /** -o for the target */
   options?: string;
@@ -183,6 +186,16 @@ export interface ResolveFilenameRequest {
   env?: Record<string, string>;
 }
 
+/**
+ * An image one user of the implementation keeps open (qemu-io waiting for its
+ * next command), with the image locks that open takes; release() closes it
+ * (and ends exactly that process, by PID, where there is one).
+ */
+export interface HeldImage {
+  pid?: number;
+  release(): Promise<void>;
+}
+
 /** A running NBD server; stop() ends exactly that process (by PID) and waits for it. */
 export interface NbdExportHandle {
   pid: number;
@@ -230,6 +243,12 @@ export interface Adapter {
    * it works for every protocol; otherwise for the protocols it declares.
    */
   resolveFilename?(filename: string, req?: ResolveFilenameRequest): Promise<ResolvedFilename>;
+  /**
+   * Open the image as qemu-io does (read-write, or read-only with `write: false`; -U with
+   * image.forceShare) and keep it open until release(); an ImplError when the open is refused.
+   * Needs protocol capability 'locking' (the implementation takes QEMU's image locks).
+   */
+  holdOpen?(image: ImageRef, req: { write: boolean }): Promise<HeldImage>;
   /** qemu-nbd's job: export the image until stop(). Needs protocol 'nbd-server'. */
   serveNbd?(image: ImageRef, req: NbdServeRequest): Promise<NbdExportHandle>;
   /** release anything the adapter holds (nothing for CLI-based ones) */

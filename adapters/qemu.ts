@@ -33,6 +33,7 @@ import {
   type DdRequest,
 } from './adapter.js';
 import { serveNbdWith } from './nbd-serve.js';
+import { holdWithQemuIo } from './hold-open.js';
 import { resolvedFromInfo } from './qemu-filename.js';
 
 export interface QemuAdapterOptions {
@@ -59,7 +60,7 @@ const RAW_OPS = ['create', 'info', 'read', 'write', 'map', 'measure', 'convert',
 const CHECK_RESULT_CODES = new Set([0, 2, 3, 63]);
 
 /** qemu-io prints these (and may still exit 0) when a command did not do what was asked. */
-const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|readv|aio_\w+) failed|can't open|Invalid argument|No such file/i;
+const IO_FAILURE = /Pattern verification failed|\b(?:read|write|discard|writev|readv|aio_\w+) failed|can't open|Invalid argument|No such file|Is another process using the image/i;
 
 export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   const qemuImg = opts.qemuImg ?? 'qemu-img';
@@ -80,7 +81,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', ...(opts.qemuImg ? [] : ['gluster', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI and SSH are the reference's
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', ...(opts.qemuImg ? [] : ['gluster', 'nvme', 'vvfat'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI and SSH are the reference's
     // Real qemu-img encrypts; what is missing is this adapter's way to hand it a secret.
     notes: opts.qemuImg ? undefined : {
       'qcow2+luks': 'qemu-img encrypts, but this adapter cannot pass it a secret object yet (the encryption issue adds secrets to the contract)',
@@ -135,7 +136,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     }
   }
 
-  const fmtArgs = (flag: string, image: ImageRef): string[] => (image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []);
+  const fmtArgs = (flag: string, image: ImageRef): string[] => [...(image.imageOpts ? ['--image-opts'] : image.format ? [flag, image.format] : []), ...(image.forceShare ? ['-U'] : [])];
 
   function ioArgs(c: IoCommand): string {
     switch (c.op) {
@@ -205,7 +206,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     async convert(req: ConvertRequest): Promise<void> {
-      const args = ['convert', ...fmtArgs('-f', req.source), '-O', req.target.format];
+      // --target-image-opts: the target is an option list that names its own format (qemu-img wants -n with it)
+      const args = ['convert', ...fmtArgs('-f', req.source), ...(req.target.imageOpts ? ['--target-image-opts'] : ['-O', req.target.format])];
       if (req.options) args.push('-o', req.options);
       if (req.compress) args.push('-c');
       if (req.noCreate) args.push('-n');
@@ -310,6 +312,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
+
+    holdOpen: (image: ImageRef, req: { write: boolean }) => holdWithQemuIo(qemuIo, [...(req.write ? [] : ['-r']), ...fmtArgs('-f', image), image.filename], name, timeout),
 
     /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
     async resolveFilename(filename: string, req: ResolveFilenameRequest = {}): Promise<ResolvedFilename> {

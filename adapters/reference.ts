@@ -18,6 +18,7 @@ import { amendImage } from '../reference/tools/amend.js';
 import { snapshotImage, snapshotTable } from '../reference/tools/snapshot.js';
 import { bitmapImage } from '../reference/tools/bitmap.js';
 import { ddImage } from '../reference/tools/dd.js';
+import { openImage } from '../reference/graph/open.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { collectWarnings } from '../reference/warnings.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
@@ -55,14 +56,14 @@ export function createReferenceAdapter(): Adapter {
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom'],
       notes: { gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
     },
     create: (req) => guard(async () => {
       await createImage(req);
     }),
     info: (image, opts) => guard(async () => {
-      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, backingChain: opts?.backingChain });
+      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, backingChain: opts?.backingChain });
       if (!Array.isArray(r)) return r as ImageInfo;
       // The contract nests the chain as backing-image, top first.
       for (let i = r.length - 2; i >= 0; i--) r[i]['backing-image'] = r[i + 1];
@@ -70,7 +71,7 @@ export function createReferenceAdapter(): Adapter {
     }),
     check: (image, opts) => guard(async () => {
       try {
-        return await checkImage(image.filename, { format: image.format, repair: opts?.repair });
+        return await checkImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, repair: opts?.repair });
       } catch (e) {
         if (e instanceof BlockError && e.code === 'unsupported' && /does not support checks/.test(e.message)) {
           return { 'check-errors': 0, exitCode: 63 } as CheckResult;
@@ -78,7 +79,7 @@ export function createReferenceAdapter(): Adapter {
         throw e;
       }
     }),
-    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts })),
+    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare })),
     measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
     convert: (req) => guard(() => convertImage(req)),
     compare: (a, b) => guard(() => compareImages(a, b)),
@@ -111,6 +112,18 @@ export function createReferenceAdapter(): Adapter {
           else process.env[k] = v;
         }
       }
+    }),
+    holdOpen: (image, req) => guard(async () => {
+      // in-process: the open file description and its locks are this process's, as a qemu-io's are its own
+      const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, readOnly: !req.write });
+      let open = true;
+      return {
+        async release() {
+          if (!open) return;
+          open = false;
+          await node.close();
+        },
+      };
     }),
     // the reference's server is a real process too (qbc nbd), so every export is stopped by its PID
     serveNbd: (image, req) => serveNbdWith(process.execPath, [join(repoRoot(), 'bin', 'qbc'), 'nbd'], image, req, 'reference'),

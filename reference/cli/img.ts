@@ -32,6 +32,11 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   return { format: last(p, 'f'), imageOpts };
 }
 
+/** -U / --force-share: share every permission with other users of the image (image locking). */
+function forceShare(p: ParsedArgs): { forceShare?: boolean } {
+  return has(p, 'U') || has(p, 'force-share') ? { forceShare: true } : {};
+}
+
 type Handler = (p: ParsedArgs, out: (s: string) => void, argv?: string[]) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
@@ -63,7 +68,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain') });
+      const info = await imageInfo(filename, { ...imageSource(p), ...forceShare(p), backingChain: has(p, 'backing-chain') });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -81,7 +86,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { ...imageSource(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), ...forceShare(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -102,7 +107,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), imageSource(p));
+      const entries = await mapImage(one(p), { ...imageSource(p), ...forceShare(p) });
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -121,7 +126,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         outputFormat: last(p, 'O') ?? 'raw',
         options: joinOpts(p),
         size: size === undefined ? undefined : parseSize(size, 'size'),
-        source: filename === undefined ? undefined : { filename, format: last(p, 'f') },
+        source: filename === undefined ? undefined : { filename, ...imageSource(p), ...forceShare(p) },
       });
       if (last(p, 'output') === 'json') out(JSON.stringify(r, null, 4));
       else out(`required size: ${r.required}\nfully allocated size: ${r['fully-allocated']}`);
@@ -134,9 +139,13 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
+      // --target-image-opts: the target is an option list naming its own format, and must exist (-n)
+      const targetOpts = has(p, 'target-image-opts');
+      if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
+      if (targetOpts && last(p, 'O') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
       await convertImage({
-        source: { filename: src, format: last(p, 'f') },
-        target: { filename: dst, format: last(p, 'O') ?? 'raw' },
+        source: { filename: src, ...imageSource(p), ...forceShare(p) },
+        target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
       });
@@ -231,7 +240,10 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p, out) {
       if (p.positional.length !== 2) throw new UsageError('Expecting two image file names');
       const [a, b] = p.positional;
-      const r = await compareImages({ filename: a, format: last(p, 'f') }, { filename: b, format: last(p, 'F') }, { strict: has(p, 's') });
+      // --image-opts makes both names option lists; -F is a format, so it clashes too
+      const imageOpts = has(p, 'image-opts');
+      if (imageOpts && (last(p, 'f') !== undefined || last(p, 'F') !== undefined)) throw new UsageError('--image-opts and --format are mutually exclusive');
+      const r = await compareImages({ filename: a, format: last(p, 'f'), imageOpts, ...forceShare(p) }, { filename: b, format: last(p, 'F'), imageOpts, ...forceShare(p) }, { strict: has(p, 's') });
       if (!has(p, 'q')) out(r.message);
       return r.identical ? 0 : 1;
     },

@@ -9,6 +9,7 @@ import { BlockError } from '../errors.js';
 import { asImage, type BlockNode, type ImageNode, type ProtocolNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
+import { imagePermissions, type LockingMode } from '../protocols/locking.js';
 import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
 import { IscsiClientNode } from '../protocols/iscsi/client.js';
@@ -33,7 +34,16 @@ export interface OpenImageOptions {
   imageOpts?: boolean;
   /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
   cacheUnsafe?: boolean;
+  /** -U / --force-share: share every permission with other users of the image (read-only opens only) */
+  forceShare?: boolean;
+  /** the open does no guest I/O (qemu-img info): it holds no consistent-read permission */
+  noIO?: boolean;
+  /** the user will resize the image (qemu-img resize): it holds the resize permission */
+  resize?: boolean;
 }
+
+/** qemu's refusal of force-share on a writable open (block.c). */
+const FORCE_SHARE_WRITABLE = 'force-share=on can only be used with read-only images';
 
 /** The name qemu-img shows for an opened image (its image: line), by node. */
 const shownNames = new WeakMap<BlockNode, string>();
@@ -89,8 +99,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     case 'file':
     case 'host_device':
     case 'host_cdrom':
-      // (file options such as locking are in spec.typed for the file protocol to use)
-      return FileNode.open(String(o.filename), { readOnly: ro });
+      return FileNode.open(String(o.filename), { readOnly: ro, driver: spec.driver, locking: o.locking as LockingMode | undefined });
     case 'nbd': {
       const server = o.server as Record<string, unknown>;
       const exp = typeof o.export === 'string' ? o.export : '';
@@ -138,11 +147,15 @@ async function inContext<T>(filename: string, p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof BlockError && !e.message.startsWith('Could not open')) {
-      throw new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, offset: e.offset, cause: e });
-    }
-    throw e;
+    throw contextError(filename, e);
   }
+}
+
+function contextError(filename: string, e: unknown): unknown {
+  if (e instanceof BlockError && !e.message.startsWith('Could not open')) {
+    return new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, offset: e.offset, cause: e });
+  }
+  return e;
 }
 
 /** The protocol node a filename names (a plain path, a protocol URI, json:, or options with imageOpts). */
@@ -151,12 +164,45 @@ export async function openProtocol(filename: string, readOnly: boolean, opts: { 
   return openProtocolSpec(protocolOf(spec), readOnly);
 }
 
+/**
+ * Image locking: the permissions of this open, recorded in the file's lock
+ * bytes (protocols without locks have no setPermissions). force-share comes
+ * from -U or from the force-share option of the node or of a parent.
+ */
+function lockImageFile(filename: string, file: ProtocolNode, format: string | null, readOnly: boolean, opts: OpenImageOptions, forceShare: boolean): void {
+  const lockable = file as ProtocolNode & { setPermissions?: (p: ReturnType<typeof imagePermissions>) => void };
+  try {
+    lockable.setPermissions?.(imagePermissions({ format, readOnly, forceShare, noIO: opts.noIO, resize: opts.resize }));
+  } catch (e) {
+    throw contextError(filename, e);
+  }
+}
+
+function wantsForceShare(spec: NodeSpec, opts: OpenImageOptions, readOnly: boolean): boolean {
+  const given = opts.forceShare === true || spec.typed['force-share'] === true || spec.children.file?.typed['force-share'] === true;
+  const ro = readOnly || spec.typed['read-only'] === true;
+  if (given && !ro) throw new BlockError('option-conflict', FORCE_SHARE_WRITABLE, { option: 'force-share' });
+  return given;
+}
+
 export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
   const spec = resolveImage(filename, { format: opts.format, imageOpts: opts.imageOpts });
   const readOnly = opts.readOnly ?? true;
+  let forceShare: boolean;
+  try {
+    forceShare = wantsForceShare(spec, opts, readOnly);
+  } catch (e) {
+    throw contextError(filename, e);
+  }
   if (spec.protocol) {
     // the options name a protocol driver: no format layer, the protocol node is the image (qemu-img shows format "file")
     const node = await inContext(filename, openProtocolSpec(spec, readOnly));
+    try {
+      lockImageFile(filename, node, null, readOnly || spec.typed['read-only'] === true, opts, forceShare);
+    } catch (e) {
+      await node.close();
+      throw e;
+    }
     shownNames.set(node, displayName(spec));
     return node;
   }
@@ -167,7 +213,8 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   if (spec.children.backing) throw new BlockError('unsupported', 'a backing node given as options is not supported by the reference yet', { option: 'backing' });
   if (spec.children['data-file']) throw new BlockError('unsupported', 'a data-file node given as options is not supported by the reference yet', { option: 'data-file' });
   refuseUnsupported(spec);
-  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly));
+  // read-only is inherited: a read-only format node opens its file read-only (QEMU's child options)
+  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly || spec.typed['read-only'] === true));
   let node: BlockNode;
   let format: string;
   try {
@@ -175,7 +222,9 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
       file = new RawWindow(file, Number(spec.typed.offset ?? 0), spec.typed.size === undefined ? undefined : Number(spec.typed.size));
     }
     format = spec.driver ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
+    const driver = driverFor(format);
+    lockImageFile(filename, file, format, readOnly || spec.typed['read-only'] === true, opts, forceShare);
+    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
   } catch (e) {
     await file.close();
     throw e;
@@ -186,7 +235,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     try {
       // relative backing names are relative to the image's file, wherever the name came from
       const base = fileSpec.driver === 'file' ? String(fileSpec.typed.filename) : filename;
-      img.backing = await openBacking(img, base, seen);
+      img.backing = await openBacking(img, base, seen, forceShare);
     } catch (e) {
       await node.close();
       throw e;
@@ -202,7 +251,7 @@ export function resolveBacking(imageFilename: string, backing: string): string {
   return path.join(path.dirname(imageFilename), backing);
 }
 
-async function openBacking(img: ImageNode, filename: string, seen: string[]): Promise<BlockNode> {
+async function openBacking(img: ImageNode, filename: string, seen: string[], forceShare: boolean): Promise<BlockNode> {
   const target = resolveBacking(filename, img.backingFile!);
   const chain = [...seen, realpathOr(filename)];
   if (chain.includes(realpathOr(target))) {
@@ -210,7 +259,8 @@ async function openBacking(img: ImageNode, filename: string, seen: string[]): Pr
   }
   if (chain.length > 1000) throw new BlockError('backing', 'Backing chain is more than 1000 images deep', { field: 'backing_file' });
   try {
-    return await openImage(target, { format: img.backingFormat, readOnly: true }, chain);
+    // force-share is inherited by the backing chain, as QEMU's child options inherit it
+    return await openImage(target, { format: img.backingFormat, readOnly: true, forceShare }, chain);
   } catch (e) {
     if (e instanceof BlockError && e.code === 'backing') throw e;
     const msg = e instanceof Error ? e.message : String(e);

@@ -21,7 +21,10 @@ const MIN_SPARSE = 4096;
 const READ_AHEAD = 4;
 
 export async function convertImage(req: ConvertImageRequest): Promise<void> {
-  const src = await openImage(req.source.filename, { format: req.source.format, readOnly: true });
+  if (req.target.imageOpts && !req.noCreate) {
+    throw new BlockError('option-conflict', '--target-image-opts requires use of -n flag', { option: 'target-image-opts' });
+  }
+  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, readOnly: true });
   let created = false;
   let dst: BlockNode | null = null;
   try {
@@ -35,7 +38,9 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
       });
       created = true;
     }
-    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false, cacheUnsafe: true });
+    // --target-image-opts: the target is an option list (which names its own format)
+    const targetOpts = req.target.imageOpts ? { imageOpts: true } : { format: req.target.format };
+    dst = await openImage(req.target.filename, { ...targetOpts, readOnly: false, cacheUnsafe: true });
     if (dst.size() < src.size() && req.noCreate) {
       throw new BlockError('invalid-size', `Target is smaller than the source (${dst.size()} < ${src.size()})`);
     }

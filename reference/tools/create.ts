@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { BlockError } from '../errors.js';
 import { driverFor, openImage, resolveBacking } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
+import { PERM_ALL, PERM_RESIZE, PERM_WRITE } from '../protocols/locking.js';
 import { resolveCreateOptions } from '../options/create-options.js';
 import { findProtocol, parseFilename, protocolOf } from '../uri/index.js';
 import { createOverSsh } from '../protocols/ssh/open.js';
@@ -26,6 +27,39 @@ function refuseNonFileTarget(filename: string): string {
   if (proto.name === 'file' || proto.name === 'ssh') return proto.name;
   if (proto.removedIn) throw new BlockError('unsupported', `${filename}: Unknown protocol '${proto.name}': the ${proto.name} driver was removed in QEMU ${proto.removedIn}`, { option: 'filename' });
   throw new BlockError('unsupported', `${filename}: creating images over protocol ${proto.name} is not supported by the reference yet`, { option: 'filename' });
+}
+
+/**
+ * Image locking: creating over a file somebody uses is refused as qemu-img
+ * refuses it. Creation takes write and resize and refuses to share resize, and
+ * a format with metadata refuses to share write too (measured against qemu-img
+ * 7.2 over qemu-io writers: a qcow2 writer keeps every create out, a raw writer
+ * only creates of formats with metadata). The check is made on the existing
+ * file before the new image replaces it.
+ */
+function refuseIfInUse(filename: string, format: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(filename);
+  } catch {
+    return; // nothing there to clash with
+  }
+  if (!st.isFile()) return;
+  let file: FileNode;
+  try {
+    file = FileNode.open(filename, { readOnly: true });
+  } catch {
+    return; // unreadable: the rename below decides
+  }
+  try {
+    const unshared = format === 'raw' ? PERM_RESIZE : PERM_WRITE | PERM_RESIZE;
+    file.setPermissions({ perm: PERM_WRITE | PERM_RESIZE, shared: PERM_ALL & ~unshared });
+  } catch (e) {
+    const err = e as BlockError;
+    throw new BlockError(err.code, `${filename}: ${err.message}`, { option: err.option, cause: e });
+  } finally {
+    void file.close();
+  }
 }
 
 /** The same request the Adapter contract defines: -f, file, size, -o text, -b, -F. */
@@ -66,6 +100,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
     return opts;
   }
 
+  refuseIfInUse(req.filename, req.format);
   const dir = path.dirname(path.resolve(req.filename));
   const tmp = path.join(dir, `.${path.basename(req.filename)}.qbc-${process.pid}-${Date.now()}.tmp`);
   const file = FileNode.open(tmp, { create: true });

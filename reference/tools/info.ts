@@ -7,8 +7,8 @@ import { snapshotInfo } from './snapshot.js';
 
 export type InfoJson = Record<string, unknown>;
 
-export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts });
+export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; forceShare?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, forceShare: opts.forceShare, noIO: true });
   try {
     // the name qemu-img shows: NBD's URI with its port, json:{...} for option-style input, ...
     const first = await describe(node, shownName(node) ?? filename);
@@ -30,7 +30,7 @@ export async function imageInfo(filename: string, opts: { format?: string; backi
 /** What a relative backing name is relative to: the image's host file (the shown name may be json:{...}). */
 function baseOf(node: BlockNode, shown: string): string {
   const file = (node as { file?: BlockNode }).file;
-  return file?.driver === 'file' ? file.filename : shown;
+  return file instanceof FileNode ? file.filename : shown;
 }
 
 /** One image's entry, keys in qemu-img's order. */
@@ -59,6 +59,6 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   }
   // qemu-img shows dirty-flag only for formats that report block-driver info (raw, qcow2, vdi; not parallels)
   if (img.dirty !== undefined) info['dirty-flag'] = img.dirty;
-  else if (node.driver === 'file') info['dirty-flag'] = false;
+  else if (node instanceof FileNode) info['dirty-flag'] = false;
   return info;
 }

@@ -6,8 +6,8 @@ import type { MapEntryOutput as MapEntry } from '../types/output-map.js';
 
 export type { MapEntry };
 
-export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean } = {}): Promise<MapEntry[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts });
+export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean; forceShare?: boolean } = {}): Promise<MapEntry[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts, forceShare: opts.forceShare });
   try {
     return await mapNode(node);
   } finally {

@@ -8,6 +8,7 @@ import { fmt4Cases } from './fmt4.js';
 import { iscsiCases } from './iscsi.js';
 import { sshCases } from './ssh.js';
 import { qcow2SnapshotCases } from './qcow2-snapshots.js';
+import { localCases } from './local.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -18,5 +19,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['iscsi', iscsiCases],
   ['ssh', sshCases],
   ['qcow2-snapshots', qcow2SnapshotCases],
+  ['local', localCases],
   // (one line per area, above this comment)
 ];
