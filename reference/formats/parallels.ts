@@ -107,6 +107,11 @@ export class ParallelsImage implements ImageNode {
         owner.set(bat[i], i);
       }
     }
+    // New clusters go at data_off (or after the last one): a data_off past the end of the
+    // file would make the first write extend the file by up to 2 TiB of nothing.
+    if (!ctx.readOnly && !ctx.forCheck && h.dataOff * SECTOR > file.size()) {
+      throw malformed('data_off', `first data sector ${h.dataOff} is past the end of the file (${file.size()} bytes); cannot be opened read/write`, 0x30);
+    }
     const img = new ParallelsImage(file, h, bat);
     if (!ctx.readOnly && !ctx.forCheck) await img.setInuse(INUSE);
     return img;

@@ -37,6 +37,8 @@ Feature: qemu-img check for parallels
     And the 64 KiB at offset 0 reads back as pattern 0x11
     And the 64 KiB at offset 64 KiB reads back as zeroes
     And the 64 KiB at offset 2 MiB reads back as pattern 0x22
+    When the image is checked
+    Then the check reports no corruption
 
   @op:repair
   Scenario: an image a writer never closed is corrupt until repaired, then writable
