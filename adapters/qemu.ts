@@ -74,6 +74,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+      dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
     protocols: ['file', 'nbd', 'nbd-server', 'null-co', ...(opts.qemuImg ? [] : ['iscsi', 'gluster', 'ssh', 'nvme', 'vvfat', 'host_device', 'host_cdrom'])], // real qemu-img has qemu-block-extra's drivers
