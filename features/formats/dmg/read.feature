@@ -23,6 +23,7 @@ Feature: dmg (UDIF) images are read chunk by chunk
       | zlib   | 1     | 1     |
       | raw    | 2048  | 3     |
       | bzip2  | 256   | 1     |
+      | adc    | 64    | 1     |
       | mixed  | 64    | 2     |
 
   Scenario: reads that start, end and cross inside chunks return the disk's bytes
