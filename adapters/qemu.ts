@@ -79,6 +79,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+      dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
     protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', ...(opts.qemuImg ? [] : ['gluster', 'nvme', 'vvfat'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI and SSH are the reference's

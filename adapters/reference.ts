@@ -54,6 +54,7 @@ export function createReferenceAdapter(): Adapter {
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom'],

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Given, Then, When, type DataTable } from '@cucumber/cucumber';
+import { execa } from 'execa';
 import { sha256File } from '../adapters/qemu.js';
 import type { QbcWorld } from './world.js';
 import { assertRefusalNaming, attempt, names } from './support/errors.js';
@@ -129,7 +131,7 @@ Given(/^a (bochs|cloop|dmg) image whose (.+)$/, async function (this: QbcWorld, 
   if (skip) return skip;
   const img = this.declare('image', format);
   // A 1 MiB disk with data in its first and last 64 KiB, so tables have several live entries.
-  await produce(format, img.filename, 1 << 20, [{ offset: 0, length: 65536, pattern: 0x11 }, { offset: (1 << 20) - 65536, length: 65536, pattern: 0x22 }], format === 'cloop' ? { block: '16384', level: '1' } : {});
+  await produce(format, img.filename, 1 << 20, [{ offset: 0, length: 65536, pattern: 0x11 }, { offset: (1 << 20) - 65536, length: 65536, pattern: 0x22 }], format === 'cloop' ? { block: '16384', level: '1' } : format === 'dmg' ? { layout: 'zlib', chunk: '64' } : {});
   await damage(img.filename, defect);
   defects.set(this, defect);
   this.sha256Before = await sha256File(img.filename);
@@ -168,5 +170,15 @@ Then('these ranges read back in one open:', async function (this: QbcWorld, tabl
   } catch (err) {
     throw new Error(`the ranges do not all read back as the disk: ${(err as Error).message}`);
   }
+  return undefined;
+});
+
+Then('dmg2img extracts the disk it was made from', async function (this: QbcWorld) {
+  if (!(await toolAvailable('dmg2img'))) return this.notApplicable('dmg2img is not installed');
+  const disk = disks.get(this);
+  assert.ok(disk, 'the scenario did not make its image from a disk');
+  const out = this.path('dmg2img.raw');
+  await execa('dmg2img', ['-s', this.image().filename, out], { timeout: 60_000, stdin: 'ignore' });
+  assert.equal(createHash('sha256').update(await readFile(out)).digest('hex'), diskSha256(disk.size, disk.writes), 'the bytes dmg2img extracted');
   return undefined;
 });

@@ -17,11 +17,13 @@
  * worst case for block_size bytes.
  *
  * Memory bound: the offset table (8 bytes per block, and it must fit in the file),
- * one decompressed block (at most 64 MiB: inflation stops at block_size bytes, so a
- * zip bomb costs no more) and the compressed bytes of one read's blocks (at most
- * 8 MiB at once).
+ * the decompressed blocks of one read (its length plus two blocks of at most 64 MiB:
+ * inflation stops at block_size bytes, so a zip bomb costs no more than a block) and
+ * their compressed bytes (at most 8 MiB at once, or one block). The blocks of a read
+ * inflate in parallel on zlib's thread pool.
  */
-import { inflateSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { inflate } from 'node:zlib';
 import { BlockError, malformed } from '../errors.js';
 import { checkRange, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
 import type { FormatDriver } from './driver.js';
@@ -33,6 +35,7 @@ const MAX_BLOCK = 64 << 20;
 const MAX_TABLE = 512 << 20;
 /** compressed bytes read from the file in one go */
 const READ_BATCH = 8 << 20;
+const inflateAsync = promisify(inflate) as (b: Buffer, o: { maxOutputLength: number }) => Promise<Buffer>;
 
 /** zlib's worst case for n bytes (stored blocks plus header and trailer), with room to spare. */
 function maxCompressed(n: number): number {
@@ -79,16 +82,21 @@ export class CloopImage implements ImageNode {
   get filename(): string { return this.file.filename; }
   size(): number { return (this.offsets.length - 1) * this.blockSize; }
 
-  private inflate(i: number, compressed: Buffer): Buffer {
+  private failure(i: number, e: unknown): BlockError {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      return new BlockError('corrupt', `block ${i} inflates beyond the block size (${this.blockSize} bytes): image file is corrupt`, { field: 'block', offset: this.offsets[i] });
+    }
+    return new BlockError('corrupt', `block ${i} at ${this.offsets[i]} does not decompress (not zlib data: ${err.message})`, { field: 'block', offset: this.offsets[i] });
+  }
+
+  /** Inflates a block on zlib's thread pool (the blocks of one read decompress in parallel). */
+  private async inflate(i: number, compressed: Buffer): Promise<Buffer> {
     let out: Buffer;
     try {
-      out = inflateSync(compressed, { maxOutputLength: this.blockSize });
+      out = await inflateAsync(compressed, { maxOutputLength: this.blockSize });
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-        throw new BlockError('corrupt', `block ${i} inflates beyond the block size (${this.blockSize} bytes): image file is corrupt`, { field: 'block', offset: this.offsets[i] });
-      }
-      throw new BlockError('corrupt', `block ${i} at ${this.offsets[i]} does not decompress (not zlib data: ${err.message})`, { field: 'block', offset: this.offsets[i] });
+      throw this.failure(i, e);
     }
     if (out.length !== this.blockSize) {
       throw new BlockError('corrupt', `block ${i} inflates to ${out.length} bytes, not the block size (${this.blockSize})`, { field: 'block', offset: this.offsets[i] });
@@ -117,15 +125,17 @@ export class CloopImage implements ImageNode {
       }
       const base = this.offsets[b]!;
       const compressed = b === this.cached ? null : await this.file.read(base, this.offsets[end + 1]! - base);
+      const blocks = await Promise.all(Array.from({ length: end - b + 1 }, (_, k) => {
+        const i = b + k;
+        return i === this.cached ? this.block : this.inflate(i, compressed!.subarray(this.offsets[i]! - base, this.offsets[i + 1]! - base));
+      }));
       for (let i = b; i <= end; i++) {
-        if (i !== this.cached) {
-          this.block = this.inflate(i, compressed!.subarray(this.offsets[i]! - base, this.offsets[i + 1]! - base));
-          this.cached = i;
-        }
         const s = Math.max(offset, i * bs);
         const e = Math.min(offset + length, (i + 1) * bs);
-        this.block.copy(target, at + s - offset, s - i * bs, e - i * bs);
+        blocks[i - b]!.copy(target, at + s - offset, s - i * bs, e - i * bs);
       }
+      this.block = blocks[blocks.length - 1]!;
+      this.cached = end;
       b = end + 1;
     }
   }

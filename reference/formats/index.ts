@@ -10,6 +10,7 @@ import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
 import { bochsDriver } from './bochs.js';
 import { cloopDriver } from './cloop.js';
+import { dmgDriver } from './dmg/index.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -22,6 +23,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['vhdx', vhdxDriver],
   ['bochs', bochsDriver],
   ['cloop', cloopDriver],
+  ['dmg', dmgDriver],
   // (one line per driver, above this comment)
 ]);
 

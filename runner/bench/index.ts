@@ -9,6 +9,7 @@ import { iscsiCases } from './iscsi.js';
 import { sshCases } from './ssh.js';
 import { qcow2SnapshotCases } from './qcow2-snapshots.js';
 import { localCases } from './local.js';
+import { readonlyCases } from './readonly.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -20,5 +21,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['ssh', sshCases],
   ['qcow2-snapshots', qcow2SnapshotCases],
   ['local', localCases],
+  ['readonly', readonlyCases],
   // (one line per area, above this comment)
 ];

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { execa } from 'execa';
+import { writeUdif, type Layout } from '../../runner/fixtures/udif-writer.js';
 import { dmgDefects } from './dmg-defects.js';
 
 export interface SourceWrite { offset: number; length: number; pattern: number }
@@ -24,7 +25,7 @@ export function producerCommand(format: string, params: Record<string, string> =
     case 'cloop':
       return ['create_compressed_fs', ['-q', '-B', params.block ?? '65536', '-L', params.level ?? '9', '{source}', '{image}']];
     case 'dmg':
-      return [process.execPath, [join(REPO, 'dist', 'runner', 'fixtures', 'udif-writer.js'), '--layout', params.layout ?? 'zlib', ...(params.chunk ? ['--chunk', params.chunk] : []), '{source}', '{image}']];
+      return [process.execPath, [join(REPO, 'dist', 'runner', 'fixtures', 'udif-writer.js'), '--layout', params.layout ?? 'zlib', ...(params.chunk ? ['--chunk', params.chunk] : []), ...(params.parts ? ['--parts', params.parts] : []), '{source}', '{image}']];
     default:
       throw new Error(`no producer for ${format}`);
   }
@@ -43,6 +44,11 @@ export function rawSource(size: number, writes: SourceWrite[]): Buffer {
 
 /** Runs the format's producer on a raw source made from the writes; the image lands at `image`. */
 export async function produce(format: string, image: string, size: number, writes: SourceWrite[], params: Record<string, string> = {}): Promise<void> {
+  if (format === 'dmg') {
+    // the fixture writer is our own code: run it in-process (the corpus recipes run its command line)
+    await writeFile(image, writeUdif(rawSource(size, writes), { layout: (params.layout ?? 'zlib') as Layout, chunkSectors: Number(params.chunk ?? 256), parts: Number(params.parts ?? 1) }));
+    return;
+  }
   const source = `${image}.source.raw`;
   await writeFile(source, rawSource(size, writes));
   await rm(image, { force: true });
