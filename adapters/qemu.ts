@@ -70,7 +70,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       qcow2: [...QCOW2_OPS],
       vdi: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'], parallels: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
-      ...(opts.qemuImg ? {} : { vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'] }), // vmdk: real qemu only until the reference driver lands (issue 5)
+      vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
       vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'], vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },

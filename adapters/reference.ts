@@ -47,6 +47,7 @@ export function createReferenceAdapter(): Adapter {
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
+        vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
