@@ -119,6 +119,12 @@ export class VmdkImage implements ImageNode {
   }
 
   /** QEMU takes the base of a vmdk to be vmdk (vmdk_parent_open). */
+  /** qemu-img convert writes a stream-optimized target compressed, a grain at a time. */
+  get needsCompressedWrites(): boolean { return this.extents[0]?.sparse?.compressed === true; }
+
+  /** A compressed write (qemu-img convert -c): a plain write, which compresses on compressed extents. */
+  writeCompressed(offset: number, data: Buffer): Promise<void> { return this.write(offset, data); }
+
   get backingFormat(): string | undefined { return this.backingFile === undefined ? undefined : 'vmdk'; }
 
   formatSpecific(): { type: string; data: Record<string, unknown> } {
