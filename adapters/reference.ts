@@ -48,6 +48,7 @@ export function createReferenceAdapter(): Adapter {
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
+        'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
