@@ -1,12 +1,12 @@
 // vmdk steps: the descriptor of a created image, images compared outside their CIDs,
 // descriptors naming extents, hostile images.
-import { Given, Then, type DataTable } from '@cucumber/cucumber';
+import { Given, Then, When, type DataTable } from '@cucumber/cucumber';
 import assert from 'node:assert/strict';
 import { open, truncate, writeFile } from 'node:fs/promises';
 import type { IoCommand } from '../adapters/adapter.js';
 import { sha256File } from '../adapters/qemu.js';
 import type { QbcWorld } from './world.js';
-import { assertRefusalNaming, names } from './support/errors.js';
+import { assertRefusalNaming, attempt, names } from './support/errors.js';
 import { toolAvailable } from './support/tools.js';
 import { parseSize } from './support/units.js';
 import { UNBOUNDED_IN_QEMU, makeVmdkBase, vmdkDefect, vmdkDifferences, type VmdkDefect } from './support/vmdk-images.js';
@@ -133,4 +133,16 @@ Then('the vmdk open is refused naming the defect', function (this: QbcWorld) {
   assertRefusalNaming('opening', this.lastError, []);
   const msg = (this.lastError as Error).message;
   assert.ok(d.words.some((w) => names(msg, w)), `opening failed, but the message names none of ${d.words.map((w) => `"${w}"`).join(', ')}:\n${msg}`);
+});
+
+When('the vmdk image is checked', async function (this: QbcWorld) {
+  const skip = this.needs('vmdk', 'check');
+  if (skip) return skip;
+  this.lastError = await attempt(() => this.iut.check(this.image()));
+  return undefined;
+});
+
+Then('the check fails naming {string}', function (this: QbcWorld, word: string) {
+  // qemu-img's vmdk check stops at the first bad grain and fails as a whole (exit 1, "Check failed")
+  assertRefusalNaming('the check', this.lastError, [word]);
 });

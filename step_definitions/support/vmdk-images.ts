@@ -125,6 +125,11 @@ const DEFECTS: Record<string, VmdkDefect> = {
     words: ['grain table'], base: 'sparse',
     apply: async (p) => { await put(p, 26 * 512, le32(1 << 24)); await put(p, 21 * 512, le32(1 << 24)); },
   },
+  'grain lies past the end of the file': {
+    words: ['after EOF'], base: 'sparse',
+    // grain 3 (guest 192 KiB) in both grain tables, at sector 100000 of a 256-sector file
+    apply: async (p) => { await put(p, 22 * 512 + 12, le32(100000)); await put(p, 27 * 512 + 12, le32(100000)); },
+  },
   'grain table entries per table are 4096': { words: ['L2 table size', 'num_gtes_per_gt'], base: 'sparse', apply: (p) => put(p, 0x2c, le32(4096)) },
   'createType is monolithicFoo': {
     words: ['monolithicFoo'], base: 'sparse',

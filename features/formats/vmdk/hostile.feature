@@ -28,3 +28,10 @@ Feature: hostile vmdk images are refused without harm
       | extent lies outside its directory               |
       | descriptor lists 10^6 extents                   |
       | parent is the image itself                      |
+
+  @op:check
+  Scenario: check stops at a grain that lies past the end of the file
+    Given a vmdk image whose grain lies past the end of the file
+    When the vmdk image is checked
+    Then the check fails naming "points after EOF"
+    And the image file is unchanged

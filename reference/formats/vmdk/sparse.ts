@@ -226,6 +226,37 @@ export class SparseExtent {
     return { kind: 'data', sector: e };
   }
 
+  /**
+   * How far from extent byte `offset` (inside a grain of the same state) the
+   * grains stay unallocated (`zero`: stay zeroed), at most `limit` bytes: a
+   * directory entry without a table skips its whole table's span at once.
+   */
+  async runLength(offset: number, limit: number, zero: boolean): Promise<number> {
+    const gb = this.grainBytes;
+    let pos = (Math.floor(offset / gb) + 1) * gb;
+    const end = offset + limit;
+    while (pos < end) {
+      const g = Math.floor(pos / gb);
+      const l1 = Math.floor(g / this.gtes);
+      if (l1 >= this.gd.length) break;
+      if (this.gd[l1] === 0) {
+        if (zero) break;
+        pos = (l1 + 1) * this.gtes * gb;
+        continue;
+      }
+      const gt = await this.table(this.gd[l1]);
+      let idx = g % this.gtes;
+      for (; idx < this.gtes; idx++) {
+        const e = gt[idx];
+        const isZero = this.zeroGrain && e === GTE_ZEROED;
+        if (zero ? !isZero : e !== 0) break;
+      }
+      pos = (l1 * this.gtes + idx) * gb;
+      if (idx < this.gtes) break;
+    }
+    return Math.min(end, pos) - offset;
+  }
+
   /** Read `length` bytes of an allocated grain at `inGrain`, into `out` at `at`. */
   async readGrain(sector: number, inGrain: number, length: number, out: Buffer, at: number): Promise<void> {
     if (!this.compressed) {
