@@ -16,7 +16,6 @@ Feature: guest I/O on vmdk images
 
     Examples:
       | subformat            | length     | pattern | offset     |
-      | monolithicSparse     | 1000 bytes | 0xa5    | 65000 bytes |
       | monolithicSparse     | 1 MiB      | 0x5a    | 1000 KiB   |
       | monolithicFlat       | 100 KiB    | 0x77    | 2020 KiB   |
       | twoGbMaxExtentSparse | 200 KiB    | 0x3c    | 60 KiB     |
@@ -36,7 +35,6 @@ Feature: guest I/O on vmdk images
     Examples:
       | subformat            | options                                   |
       | monolithicSparse     | subformat=monolithicSparse                |
-      | zeroed grains        | zeroed_grain=on                           |
       | twoGbMaxExtentSparse | subformat=twoGbMaxExtentSparse            |
       | twoGbMaxExtentFlat   | subformat=twoGbMaxExtentFlat              |
 
