@@ -55,6 +55,8 @@ export function createReferenceAdapter(): Adapter {
         bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
+        'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom'],

@@ -1557,3 +1557,87 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image dmg-udif-raw is recreated from its recipe
     When the implementation recreates the golden image "dmg-udif-raw" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 1 MiB, nothing written (header, redundant and primary grain directories, embedded descriptor)
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size
+  Scenario: golden image vmdk-sparse-empty reads as recorded
+    Given the golden image "vmdk-sparse-empty"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size @op:create
+  Scenario: golden image vmdk-sparse-empty is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-sparse-empty" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 2 MiB: 8 KiB across the first grain boundary, 4 KiB at 1 MiB, 64 KiB zeroed without zeroed_grain (written as zero data); the first write gave it a new CID
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-sparse-written reads as recorded
+    Given the golden image "vmdk-sparse-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-sparse-written is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-sparse-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 2 MiB with zeroed_grain=on (version 2): 128 KiB written, then its second grain zeroed (grain table entry 1)
+  @format:vmdk @spec:vmdk.zeroed_grain
+  Scenario: golden image vmdk-zeroed-grain reads as recorded
+    Given the golden image "vmdk-zeroed-grain"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.zeroed_grain @op:create
+  Scenario: golden image vmdk-zeroed-grain is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-zeroed-grain" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # streamOptimized vmdk of 2 MiB (version 3, deflate grains behind markers): whole grains written at 64 KiB, 192 KiB (two) and the last grain
+  @format:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-stream-optimized reads as recorded
+    Given the golden image "vmdk-stream-optimized"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-stream-optimized is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-stream-optimized" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 1 MiB with compat6=on, adapter_type=lsilogic (255 heads) and toolsversion=11333 in its descriptor
+  @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion
+  Scenario: golden image vmdk-descriptor-options reads as recorded
+    Given the golden image "vmdk-descriptor-options"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion @op:create
+  Scenario: golden image vmdk-descriptor-options is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-descriptor-options" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk overlay of vmdk-sparse-written (parentCID, parentFileNameHint) with 4 KiB written inside a grain the base holds (copy-on-write of the rest of the grain)
+  @format:vmdk @spec:vmdk.backing_file
+  Scenario: golden image vmdk-overlay reads as recorded
+    Given the golden image "vmdk-overlay"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.backing_file @op:create
+  Scenario: golden image vmdk-overlay is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-overlay" from its recipe
+    Then the recreated image is byte-identical to the golden image

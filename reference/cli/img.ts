@@ -340,20 +340,29 @@ function humanInfo(i: Record<string, unknown>): string {
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
-    for (const [k, v] of Object.entries(fs.data)) nested(lines, '    ', k, v);
+    humanFields(fs.data, 1, lines);
   }
   return lines.join('\n');
 }
 
-/** qemu's human dump of nested values: lists as [i]: entries, objects one key a line, four spaces deeper each level. */
-function nested(lines: string[], indent: string, key: string, v: unknown): void {
-  if (Array.isArray(v)) {
-    lines.push(`${indent}${key}:`);
-    v.forEach((x, i) => nested(lines, indent + '    ', `[${i}]`, x));
-  } else if (v && typeof v === 'object') {
-    lines.push(`${indent}${key}:`);
-    for (const [k, x] of Object.entries(v)) nested(lines, indent + '    ', k, x);
-  } else lines.push(`${indent}${key}: ${v}`);
+/** Nested format-specific data as qemu-img prints it: "-" in keys as spaces, lists as [i]:, four spaces a level. */
+function humanFields(data: Record<string, unknown>, depth: number, lines: string[]): void {
+  const pad = '    '.repeat(depth);
+  for (const [k, v] of Object.entries(data)) {
+    const key = k.replace(/-/g, ' ');
+    if (Array.isArray(v)) {
+      lines.push(`${pad}${key}:`);
+      v.forEach((x, i) => {
+        if (x !== null && typeof x === 'object') {
+          lines.push(`${pad}    [${i}]:`);
+          humanFields(x as Record<string, unknown>, depth + 2, lines);
+        } else lines.push(`${pad}    [${i}]: ${x}`);
+      });
+    } else if (v !== null && typeof v === 'object') {
+      lines.push(`${pad}${key}:`);
+      humanFields(v as Record<string, unknown>, depth + 1, lines);
+    } else lines.push(`${pad}${key}: ${v}`);
+  }
 }
 
 function humanCheck(r: Record<string, number | string>): string {

@@ -18,8 +18,12 @@ export interface FormatDriver {
   readonly name: string;
   /** 0 = not this format; higher wins. `head` is the first 2 KiB of the file. */
   probe(head: Buffer, filename: string): number;
-  /** Options already resolved and validated against schemas/create/<name>.json. */
-  create(file: ProtocolNode, options: Record<string, unknown>): Promise<void>;
+  /**
+   * Options already resolved and validated against schemas/create/<name>.json.
+   * `ctx.filename` is the name the user gave (the file being written may be a
+   * temporary one beside it): formats of several files (vmdk) name theirs after it.
+   */
+  create(file: ProtocolNode, options: Record<string, unknown>, ctx?: { filename: string }): Promise<void>;
   open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
   /** option names this driver acts on (the schema lists them all) */
   readonly createOptionKeys: readonly string[];

@@ -11,6 +11,7 @@ import { vhdxDriver } from './vhdx/index.js';
 import { bochsDriver } from './bochs.js';
 import { cloopDriver } from './cloop.js';
 import { dmgDriver } from './dmg/index.js';
+import { vmdkDriver } from './vmdk/index.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -24,6 +25,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['bochs', bochsDriver],
   ['cloop', cloopDriver],
   ['dmg', dmgDriver],
+  ['vmdk', vmdkDriver],
   // (one line per driver, above this comment)
 ]);
 

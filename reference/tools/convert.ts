@@ -28,7 +28,7 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
   let created = false;
   let dst: BlockNode | null = null;
   try {
-    if (req.compress && req.target.format !== 'qcow2') {
+    if (req.compress && req.target.format !== 'qcow2' && req.target.format !== 'vmdk') {
       throw new BlockError('unsupported', `Compression not supported for this file format (${req.target.format})`, { option: 'compress' });
     }
     if (!req.noCreate) {
@@ -47,7 +47,9 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     const zeroInit = !req.noCreate && !req.backingFile;
     const topOnly = !!req.backingFile;
     // No flush at the end: qemu-img convert writes its target with cache=unsafe by default.
-    await copy(src, dst, { zeroInit, topOnly, compress: !!req.compress });
+    // a target that takes only compressed writes (vmdk streamOptimized) gets them, as qemu-img gives them
+    const needsCompressed = (dst as { needsCompressedWrites?: boolean }).needsCompressedWrites === true;
+    await copy(src, dst, { zeroInit, topOnly, compress: !!req.compress || needsCompressed });
   } catch (e) {
     if (dst) await dst.close().catch(() => undefined);
     dst = null;
@@ -96,7 +98,7 @@ async function* plan(src: BlockNode, unit: number, topOnly: boolean): AsyncGener
  * guest order: a qcow2 target then allocates exactly as qemu-img's does.
  */
 async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topOnly: boolean; compress: boolean }): Promise<void> {
-  if (o.compress) return copyCompressed(src, dst as Qcow2Image, o);
+  if (o.compress) return copyCompressed(src, dst as unknown as CompressedTarget, o);
   const cs = dst instanceof Qcow2Image ? dst.clusterSize : 0;
   const unit = Math.max(MIN_SPARSE, cs);
   const inflight: Array<{ w: Work; data: Promise<Buffer> | null }> = [];
@@ -120,9 +122,12 @@ async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topO
  * not entirely zero is read in full (even where the source has a hole) and
  * stored compressed, as qemu-img convert -c does.
  */
-async function copyCompressed(src: BlockNode, dst: Qcow2Image, o: { zeroInit: boolean; topOnly: boolean }): Promise<void> {
+type CompressedTarget = BlockNode & { clusterSize: number; writeCompressed(offset: number, data: Buffer): Promise<void> };
+
+async function copyCompressed(src: BlockNode, dst: CompressedTarget, o: { zeroInit: boolean; topOnly: boolean }): Promise<void> {
   const size = src.size();
   const cs = dst.clusterSize;
+  if (!cs) throw new BlockError('unsupported', `Compression not supported for this target (${dst.driver} without clusters)`, { option: 'compress' });
   for (let off = 0; off < size; off += cs) {
     const n = Math.min(cs, size - off);
     const st = await src.blockStatus(off, n);

@@ -105,7 +105,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   const tmp = path.join(dir, `.${path.basename(req.filename)}.qbc-${process.pid}-${Date.now()}.tmp`);
   const file = FileNode.open(tmp, { create: true });
   try {
-    await driver.create(file, opts);
+    await driver.create(file, opts, { filename: req.filename });
     await file.flush();
     await file.close();
     fs.renameSync(tmp, req.filename);

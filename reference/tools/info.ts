@@ -37,7 +37,8 @@ function baseOf(node: BlockNode, shown: string): string {
 async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   const img = asImage(node);
   // a protocol opened as the image itself (json:{"driver": "file", ...}) is its own file
-  const file = (node as { file?: FileNode }).file ?? ('allocatedSize' in node ? (node as unknown as FileNode) : undefined);
+  // a format of several files (vmdk's extents) counts them all itself
+  const file = ('allocatedSize' in node ? (node as unknown as FileNode) : undefined) ?? (node as { file?: FileNode }).file;
   const info: InfoJson = {};
   if (img.backingFile && img.backingFormat) info['backing-filename-format'] = img.backingFormat;
   const snapshots = (node as { snapshots?: Qcow2Snapshot[] }).snapshots;

@@ -10,6 +10,7 @@ import { sshCases } from './ssh.js';
 import { qcow2SnapshotCases } from './qcow2-snapshots.js';
 import { localCases } from './local.js';
 import { readonlyCases } from './readonly.js';
+import { vmdkCases } from './vmdk.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -22,5 +23,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['qcow2-snapshots', qcow2SnapshotCases],
   ['local', localCases],
   ['readonly', readonlyCases],
+  ['vmdk', vmdkCases],
   // (one line per area, above this comment)
 ];
