@@ -11,14 +11,18 @@
  * request and the connection. flush is fsync@openssh.com; a server without
  * the extension gets QEMU's warning once and flushes are no-ops.
  */
-import ssh2 from 'ssh2';
-import type { SFTPWrapper } from 'ssh2';
+import type { Client as SshClient, SFTPWrapper } from 'ssh2';
 import { BlockError } from '../../errors.js';
 import type { BlockStatus, ProtocolNode } from '../../node.js';
 import { emitWarning } from '../../warnings.js';
 import { verifyHostKey, type HostKeyCheck } from './hostkey.js';
 
-const { Client } = ssh2;
+// ssh2 (some 40 CommonJS files) loads when an ssh image is opened, not with every qbc-img start.
+let ssh2Client: Promise<typeof SshClient> | undefined;
+function loadClient(): Promise<typeof SshClient> {
+  ssh2Client ??= import('ssh2').then((m) => (m.default ?? m).Client);
+  return ssh2Client;
+}
 
 export interface SshClientOptions {
   host: string;
@@ -62,7 +66,7 @@ export class SshNode implements ProtocolNode {
   private dirty = false;
 
   private constructor(
-    private readonly conn: InstanceType<typeof Client>,
+    private readonly conn: SshClient,
     private readonly sftp: SFTPWrapper,
     private readonly handle: Buffer,
     private readonly opts: SshClientOptions,
@@ -82,6 +86,7 @@ export class SshNode implements ProtocolNode {
   static async connect(opts: SshClientOptions): Promise<SshNode> {
     const timeout = opts.timeoutMs ?? 30_000;
     const where = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+    const Client = await loadClient();
     const conn = new Client();
     let keyError: BlockError | null = null;
     const agent = opts.agent ?? process.env.SSH_AUTH_SOCK;
