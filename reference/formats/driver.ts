@@ -3,6 +3,7 @@
  * probe, create and open. Formats only ever talk to their `file` child node.
  */
 import type { BlockNode, ProtocolNode } from '../node.js';
+import type { SecretStore } from '../crypto/secret.js';
 
 export interface OpenContext {
   readOnly: boolean;
@@ -12,6 +13,16 @@ export interface OpenContext {
   writethrough?: boolean;
   /** cache=unsafe (qemu-img convert's target): flushes a driver asks for may be skipped */
   cacheUnsafe?: boolean;
+  /** the command's secret objects, and the id of the one holding this image's key */
+  secrets?: SecretStore;
+  keySecret?: string;
+  /** no guest I/O will follow (qemu-img info): an encrypted image may open without its key */
+  noIo?: boolean;
+}
+
+/** What create gets besides the options: the command's secret objects. */
+export interface CreateContext {
+  secrets?: SecretStore;
 }
 
 export interface FormatDriver {
@@ -19,7 +30,7 @@ export interface FormatDriver {
   /** 0 = not this format; higher wins. `head` is the first 2 KiB of the file. */
   probe(head: Buffer, filename: string): number;
   /** Options already resolved and validated against schemas/create/<name>.json. */
-  create(file: ProtocolNode, options: Record<string, unknown>): Promise<void>;
+  create(file: ProtocolNode, options: Record<string, unknown>, ctx?: CreateContext): Promise<void>;
   open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
   /** option names this driver acts on (the schema lists them all) */
   readonly createOptionKeys: readonly string[];

@@ -8,6 +8,7 @@ import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
+import { luksDriver } from './luks.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -18,6 +19,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['qcow', qcowDriver],
   ['vpc', vpcDriver],
   ['vhdx', vhdxDriver],
+  ['luks', luksDriver],
   // (one line per driver, above this comment)
 ]);
 

@@ -18,6 +18,7 @@ import { drivers } from '../uri/drivers.js';
 import { blockdevSchema, hasBlockdevSchema } from '../uri/validate.js';
 import { NULL_DEFAULT_SIZE } from '../uri/null.js';
 import type { QDict } from '../options/qdict.js';
+import type { SecretStore } from '../crypto/secret.js';
 
 export interface OpenImageOptions {
   format?: string;
@@ -30,6 +31,19 @@ export interface OpenImageOptions {
   imageOpts?: boolean;
   /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
   cacheUnsafe?: boolean;
+  /** the secret objects of the command (--object secret,...) */
+  secrets?: SecretStore;
+  /** key-secret of the image (luks key-secret, qcow/qcow2 encrypt.key-secret), unless its options name one */
+  keySecret?: string;
+  /** no guest I/O will follow (qemu-img info): an encrypted image opens without its key */
+  noIo?: boolean;
+}
+
+/** The key-secret an image's options name: luks `key-secret`, qcow/qcow2 `encrypt.key-secret`. */
+function keySecretOf(typed: Record<string, unknown>): string | undefined {
+  const enc = typed.encrypt as Record<string, unknown> | undefined;
+  const v = typed['key-secret'] ?? enc?.['key-secret'] ?? typed['encrypt.key-secret'];
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** The name qemu-img shows for an opened image (its image: line), by node. */
@@ -159,7 +173,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
       file = new RawWindow(file, Number(spec.typed.offset ?? 0), spec.typed.size === undefined ? undefined : Number(spec.typed.size));
     }
     format = spec.driver ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
+    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIo: opts.noIo });
   } catch (e) {
     await file.close();
     throw e;

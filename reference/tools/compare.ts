@@ -1,14 +1,15 @@
 /** qemu-img compare: do two images show the same guest bytes? */
 import { openImage } from '../graph/open.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 export interface CompareResult { identical: boolean; message: string; offset?: number }
 
 const CHUNK = 1024 * 1024;
 
-export async function compareImages(a: { filename: string; format?: string }, b: { filename: string; format?: string }, opts: { strict?: boolean } = {}): Promise<CompareResult> {
-  const na = await openImage(a.filename, { format: a.format, readOnly: true });
+export async function compareImages(a: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }, b: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }, opts: { strict?: boolean } = {}): Promise<CompareResult> {
+  const na = await openImage(a.filename, { format: a.format, imageOpts: a.imageOpts, secrets: asSecretStore(a.secrets), keySecret: a.keySecret, readOnly: true });
   try {
-    const nb = await openImage(b.filename, { format: b.format, readOnly: true });
+    const nb = await openImage(b.filename, { format: b.format, imageOpts: b.imageOpts, secrets: asSecretStore(b.secrets), keySecret: b.keySecret, readOnly: true });
     try {
       if (opts.strict && na.size() !== nb.size()) return { identical: false, message: 'Strict mode: Image size mismatch!' };
       const common = Math.min(na.size(), nb.size());

@@ -12,16 +12,19 @@ import type { BlockNode } from '../node.js';
 import { Qcow2Image } from '../formats/qcow2/image.js';
 import { createImage } from './create.js';
 import type { ConvertRequest } from '../../adapters/adapter.js';
+import { keySecretInOptions, mergeSecrets, type SecretsLike } from '../crypto/secret.js';
 
 /** The Adapter contract's convert request: -f, -O, -o, -c, -n, -B/-F. */
-export type ConvertImageRequest = ConvertRequest;
+export type ConvertImageRequest = ConvertRequest & { secrets?: SecretsLike };
 
 const CHUNK = 2 * 1024 * 1024;
 const MIN_SPARSE = 4096;
 const READ_AHEAD = 4;
 
 export async function convertImage(req: ConvertImageRequest): Promise<void> {
-  const src = await openImage(req.source.filename, { format: req.source.format, readOnly: true });
+  // one set of secret objects serves the whole command, as qemu-img's --object does
+  const secrets = mergeSecrets(req.secrets, req.source.secrets, req.target.secrets);
+  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, secrets, keySecret: req.source.keySecret, readOnly: true });
   let created = false;
   let dst: BlockNode | null = null;
   try {
@@ -31,11 +34,12 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     if (!req.noCreate) {
       await createImage({
         format: req.target.format, filename: req.target.filename, size: src.size(), options: req.options,
-        backingFile: req.backingFile, backingFormat: req.backingFormat,
+        backingFile: req.backingFile, backingFormat: req.backingFormat, secrets,
       });
       created = true;
     }
-    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false, cacheUnsafe: true });
+    // the target opens with the key-secret its -o text named (qemu-img's img_add_key_secrets)
+    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false, cacheUnsafe: true, secrets, keySecret: req.target.keySecret ?? keySecretInOptions(req.options) });
     if (dst.size() < src.size() && req.noCreate) {
       throw new BlockError('invalid-size', `Target is smaller than the source (${dst.size()} < ${src.size()})`);
     }

@@ -12,6 +12,7 @@ import { FileNode } from '../protocols/file.js';
 import { resolveCreateOptions } from '../options/create-options.js';
 import { findProtocol } from '../uri/index.js';
 import type { CreateRequest } from '../../adapters/adapter.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 /**
  * The reference creates images in host files only: a protocol filename
@@ -27,10 +28,11 @@ function refuseNonFileTarget(filename: string): void {
 }
 
 /** The same request the Adapter contract defines: -f, file, size, -o text, -b, -F. */
-export type CreateImageRequest = CreateRequest;
+export type CreateImageRequest = Omit<CreateRequest, 'secrets'> & { secrets?: SecretsLike };
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);
+  const secrets = asSecretStore(req.secrets);
   refuseNonFileTarget(req.filename);
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
@@ -60,7 +62,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   const tmp = path.join(dir, `.${path.basename(req.filename)}.qbc-${process.pid}-${Date.now()}.tmp`);
   const file = FileNode.open(tmp, { create: true });
   try {
-    await driver.create(file, opts);
+    await driver.create(file, opts, { secrets });
     await file.flush();
     await file.close();
     fs.renameSync(tmp, req.filename);

@@ -2,11 +2,12 @@
 import { asImage, type BlockNode } from '../node.js';
 import { openImage, resolveBacking, shownName } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 export type InfoJson = Record<string, unknown>;
 
-export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts });
+export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<InfoJson | InfoJson[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret, noIo: true });
   try {
     // the name qemu-img shows: NBD's URI with its port, json:{...} for option-style input, ...
     const first = await describe(node, shownName(node) ?? filename);
@@ -53,6 +54,7 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
     info['full-backing-filename'] = resolveBacking(baseOf(node, filename), img.backingFile);
     info['backing-filename'] = img.backingFile;
   }
+  if (img.encrypted) info.encrypted = true;
   // qemu-img shows dirty-flag only for formats that report block-driver info (raw, qcow2, vdi; not parallels)
   if (img.dirty !== undefined) info['dirty-flag'] = img.dirty;
   else if (node.driver === 'file') info['dirty-flag'] = false;
