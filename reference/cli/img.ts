@@ -18,6 +18,7 @@ import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
 import { amendImage } from '../tools/amend.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { secretStore, type SecretStore } from '../crypto/secret.js';
 
 const PROG = 'qbc img';
 
@@ -26,6 +27,11 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   const imageOpts = has(p, 'image-opts');
   if (imageOpts && last(p, 'f') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
   return { format: last(p, 'f'), imageOpts };
+}
+
+/** The secrets the command's --object options define (qemu-img takes each once per command). */
+function objects(p: ParsedArgs): SecretStore {
+  return secretStore(p.opts.get('object') ?? []);
 }
 
 type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
@@ -44,7 +50,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const [filename, sizeText] = p.positional;
       if (!filename) throw new UsageError('Expecting image file name');
       const size = sizeText === undefined ? undefined : parseSize(sizeText, 'size');
-      const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F') });
+      const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F'), secrets: objects(p) });
       if (!has(p, 'q')) {
         const given = new Set(options ? parseQemuOpts(options).values.keys() : []);
         if (last(p, 'b') !== undefined) given.add('backing_file');
@@ -59,7 +65,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain') });
+      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain'), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -77,7 +83,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { ...imageSource(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), secrets: objects(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -98,7 +104,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), imageSource(p));
+      const entries = await mapImage(one(p), { ...imageSource(p), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -131,7 +137,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
       await convertImage({
-        source: { filename: src, format: last(p, 'f') },
+        source: { filename: src, ...imageSource(p) }, secrets: objects(p),
         target: { filename: dst, format: last(p, 'O') ?? 'raw' },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
@@ -186,7 +192,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p, out) {
       if (p.positional.length !== 2) throw new UsageError('Expecting two image file names');
       const [a, b] = p.positional;
-      const r = await compareImages({ filename: a, format: last(p, 'f') }, { filename: b, format: last(p, 'F') }, { strict: has(p, 's') });
+      const r = await compareImages({ filename: a, format: last(p, 'f'), secrets: objects(p) }, { filename: b, format: last(p, 'F'), secrets: objects(p) }, { strict: has(p, 's') });
       if (!has(p, 'q')) out(r.message);
       return r.identical ? 0 : 1;
     },
