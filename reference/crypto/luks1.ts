@@ -275,7 +275,8 @@ export function buildLuks(p: LuksCreateParams, passphrase: Buffer): { header: Bu
   const m = /^aes-(128|192|256)$/.exec(p.cipherAlg);
   if (!m) throw new BlockError('unsupported', `cipher-alg '${p.cipherAlg}' is unsupported by the reference`, { option: 'cipher-alg', value: p.cipherAlg });
   const keyBytes = (Number(m[1]) / 8) * (p.cipherMode === 'xts' ? 2 : 1);
-  const mode = p.cipherMode === 'ecb' ? 'ecb' : `${p.cipherMode}-${p.ivgenAlg}${p.ivgenAlg === 'essiv' ? ':' + (p.ivgenHashAlg ?? 'sha256') : ''}`;
+  // qemu names the IV generator even for ecb, which uses none ("ecb-plain64")
+  const mode = `${p.cipherMode}-${p.ivgenAlg}${p.ivgenAlg === 'essiv' ? ':' + (p.ivgenHashAlg ?? 'sha256') : ''}`;
   const hash = nodeHash(p.hashAlg);
   const masterKey = randomBytes(keyBytes);
   new SectorCipher('aes', mode, masterKey); // validates the combination

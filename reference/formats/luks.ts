@@ -168,6 +168,8 @@ export class LuksImage implements ImageNode {
   }
 
   encrypted = true;
+  /** LUKS has no dirty flag; qemu-img shows false */
+  dirty = false;
 
   formatSpecific(): { type: string; data: Record<string, unknown> } {
     const h = this.header;
