@@ -48,6 +48,7 @@ export function createReferenceAdapter(): Adapter {
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         luks: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
+        'qcow2+luks': ['info', 'read', 'map', 'convert', 'compare'], 'qcow2+aes': ['info', 'read', 'map', 'convert', 'compare'], // encrypted qcow2: read (data liberation); creating and writing them is not implemented yet
         // (one line per format, above this comment)
       },
       protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],

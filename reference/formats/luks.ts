@@ -172,7 +172,19 @@ export class LuksImage implements ImageNode {
   dirty = false;
 
   formatSpecific(): { type: string; data: Record<string, unknown> } {
-    const h = this.header;
+    return { type: 'luks', data: luksFormatSpecific(this.header) };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
+  }
+}
+
+/** qemu-img info's description of a LUKS header, keys in its order. */
+export function luksFormatSpecific(h: LuksHeader): Record<string, unknown> {
+  {
     const [mode, ivspec = ''] = h.cipherMode.split('-');
     const [ivgen, ivhash] = ivspec.split(':');
     const bits = (mode === 'xts' ? h.keyBytes / 2 : h.keyBytes) * 8;
@@ -182,15 +194,9 @@ export class LuksImage implements ImageNode {
     data.slots = h.slots.map((s) => (s.active
       ? { active: true, iters: s.iterations, 'key-offset': s.keyMaterialOffset * LUKS_SECTOR, stripes: s.stripes }
       : { active: false, 'key-offset': s.keyMaterialOffset * LUKS_SECTOR }));
-    data['payload-offset'] = this.payload;
+    data['payload-offset'] = h.payloadOffset * LUKS_SECTOR;
     data['master-key-iters'] = h.mkDigestIterations;
-    return { type: 'luks', data };
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.file.close();
+    return data;
   }
 }
 

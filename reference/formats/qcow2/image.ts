@@ -4,6 +4,7 @@
  * status. Allocation order mirrors QEMU's (L2 table first, then the data run) so
  * that the same guest writes produce the same file.
  */
+import { decryptData, encryptInfo, openQcow2Crypto, type KeyContext, type Qcow2Crypto } from './crypto.js';
 import { BlockError, malformed } from '../../errors.js';
 import * as path from 'node:path';
 import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '../../node.js';
@@ -21,6 +22,8 @@ import { compressCluster, decompressCluster } from './compress.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
+  /** the key of an encrypted image: the command's secrets, the encrypt.key-secret id, and whether I/O follows */
+  key?: KeyContext;
   /** opened for check/repair: skip the dirty-bit replay and the corrupt-bit refusal */
   forCheck?: boolean;
 }
@@ -122,8 +125,8 @@ export class Qcow2Image implements ImageNode {
     } else if (h.refcountOrder !== 4) {
       throw malformed('refcount_order', 'version 2 images have 16-bit refcounts', 96);
     }
-    if (h.cryptMethod !== 0) {
-      throw new BlockError('unsupported', `Encrypted qcow2 images (crypt_method ${h.cryptMethod}) are not supported by the reference yet`, { field: 'crypt_method' });
+    if (h.cryptMethod !== 0 && !opts.readOnly && !opts.forCheck) {
+      throw new BlockError('unsupported', `writing encrypted qcow2 images (crypt_method ${h.cryptMethod}) is not supported by the reference yet; it reads them (qemu-img convert gets the data out)`, { field: 'crypt_method' });
     }
     if (h.nbSnapshots !== 0) {
       throw new BlockError('unsupported', `qcow2 internal snapshots (${h.nbSnapshots}) are not supported by the reference yet`, { field: 'nb_snapshots' });
@@ -162,6 +165,7 @@ export class Qcow2Image implements ImageNode {
     }
     const rc = await Refcounts.load(file, { clusterBits: h.clusterBits, refcountOrder: h.refcountOrder }, h.refcountTableOffset, h.refcountTableClusters);
     const img = new Qcow2Image(file, h, exts, l1, rc, opts);
+    if (h.cryptMethod !== 0) img.crypto = await openQcow2Crypto(file, h.cryptMethod, exts, opts.key ?? {});
     for (const e of exts) {
       if (e.type === EXT_BACKING_FORMAT) img.backingFormat = e.data.toString('utf8');
       if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
@@ -192,6 +196,12 @@ export class Qcow2Image implements ImageNode {
   }
 
   /** qemu-img info's format-specific data for qcow2 */
+  /** set when the image is encrypted (crypt_method 1 or 2) */
+  crypto: Qcow2Crypto | null = null;
+  get encrypted(): boolean {
+    return this.crypto !== null;
+  }
+
   formatSpecific(): { type: string; data: Record<string, unknown> } {
     const v3 = this.header.version >= 3;
     const data: Record<string, unknown> = { compat: v3 ? '1.1' : '0.10' };
@@ -200,6 +210,7 @@ export class Qcow2Image implements ImageNode {
     data['compression-type'] = this.header.compressionType === 1 ? 'zstd' : 'zlib';
     if (v3) data['lazy-refcounts'] = this.lazyRefcounts;
     data['refcount-bits'] = 2 ** this.header.refcountOrder;
+    if (this.crypto) data.encrypt = encryptInfo(this.crypto);
     if (v3) {
       data.corrupt = this.corrupt;
       data['extended-l2'] = this.l2.extended;
@@ -332,6 +343,13 @@ export class Qcow2Image implements ImageNode {
 
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length);
+    if (this.crypto && (offset % 512 || length % 512)) {
+      // encrypted data is whole sectors: read them, hand back the part asked for
+      const s = Math.floor(offset / 512) * 512;
+      const e = Math.min(this.size(), Math.ceil((offset + length) / 512) * 512);
+      const b = await this.read(s, e - s);
+      return b.subarray(offset - s, offset - s + length);
+    }
     const out = Buffer.allocUnsafe(length);
     let pos = 0;
     while (pos < length) {
@@ -352,6 +370,7 @@ export class Qcow2Image implements ImageNode {
         }
         if (this.data.readInto) await this.data.readInto(out, pos, e.host + inCl, n);
         else (await this.data.read(e.host + inCl, n)).copy(out, pos);
+        if (this.crypto) decryptData(this.crypto, out.subarray(pos, pos + n), e.host + inCl, g);
         pos += n;
         continue;
       }
@@ -380,7 +399,11 @@ export class Qcow2Image implements ImageNode {
     } else if (e.kind === 'normal') kind = 'data';
     else if (e.kind === 'unallocated') kind = 'backing';
     else kind = 'zero';
-    if (kind === 'data') (await this.data.read(e.host + inCl, n)).copy(out, pos);
+    if (kind === 'data') {
+      const d = await this.data.read(e.host + inCl, n);
+      if (this.crypto) decryptData(this.crypto, d, e.host + inCl, g);
+      d.copy(out, pos);
+    }
     else if (kind === 'zero') out.fill(0, pos, pos + n);
     else (await this.readBacking(g, n)).copy(out, pos);
   }
