@@ -284,12 +284,26 @@ function humanInfo(i: Record<string, unknown>): string {
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
   if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
+  if (i.encrypted) lines.push('encrypted: yes');
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
-    for (const [k, v] of Object.entries(fs.data)) lines.push(`    ${k}: ${v}`);
+    humanTree(fs.data, 1, lines);
   }
   return lines.join('\n');
+}
+
+/** qemu-img's human dump of nested info: dashes as spaces, objects indented, list items as [i]. */
+function humanTree(o: Record<string, unknown> | unknown[], depth: number, lines: string[]): void {
+  const pad = '    '.repeat(depth);
+  const entries: Array<[string, unknown]> = Array.isArray(o) ? o.map((v, i) => [`[${i}]`, v]) : Object.entries(o);
+  for (const [k, v] of entries) {
+    const key = k.replaceAll('-', ' ');
+    if (v !== null && typeof v === 'object') {
+      lines.push(`${pad}${key}:`);
+      humanTree(v as Record<string, unknown>, depth + 1, lines);
+    } else lines.push(`${pad}${key}: ${v}`);
+  }
 }
 
 function humanCheck(r: Record<string, number | string>): string {

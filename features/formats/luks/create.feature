@@ -86,9 +86,15 @@ Feature: creating LUKS images
     Then creation fails naming "ivgen-hash-alg" or "key size"
     And no image file is left behind
 
-  @spec:luks.preallocation
-  Scenario: preallocation=full writes the payload out
-    When a 2 MiB luks image is created with "key-secret=sec0,iter-time=10,preallocation=full"
+  @spec:luks.preallocation @spec:luks.nocow @spec:luks.extent_size_hint
+  Scenario: preallocation=full writes the payload out (nocow and extent_size_hint, file hints, are taken along)
+    When a 2 MiB luks image is created with "key-secret=sec0,iter-time=10,preallocation=full,nocow=on,extent_size_hint=0"
     Then creation succeeds
     And the image file occupies at least 3 MiB on the host
     And the image info reports a virtual size of 2 MiB
+
+  @spec:luks.extent_size_hint
+  Scenario: an extent size hint of 4 GiB or more is refused
+    When a 1 MiB luks image is created with "key-secret=sec0,iter-time=10,extent_size_hint=4G"
+    Then creation fails naming "extent size hint" or "extent_size_hint"
+    And no image file is left behind
