@@ -18,7 +18,7 @@ import type { QemuImgMeasure } from '../reference/types/output-measure.js';
 
 export type Operation =
   | 'create' | 'info' | 'check' | 'repair' | 'read' | 'write' | 'map' | 'measure'
-  | 'convert' | 'compare' | 'snapshot' | 'resize' | 'amend' | 'rebase' | 'commit';
+  | 'convert' | 'compare' | 'snapshot' | 'resize' | 'amend' | 'rebase' | 'commit' | 'bitmap' | 'dd';
 
 export interface Capabilities {
   /** format name -> operations supported for it */
@@ -62,6 +62,8 @@ export interface ImageRef {
    * (qemu-img takes it in --image-opts or json: form; info needs none)
    */
   keySecret?: string;
+  /** -U / --force-share: open sharing every permission with other users (image locking); read-only opens only */
+  forceShare?: boolean;
 }
 
 export interface CreateRequest {
@@ -78,6 +80,11 @@ export interface CreateRequest {
 }
 
 /** qemu-io style guest I/O: what qemu-io -c "write -P 0xab 0 64k" etc. do. */
+/** What a successful io() may report besides success: warnings, without their "warning: " prefix. */
+export interface IoOutcome {
+  warnings: string[];
+}
+
 export type IoCommand =
   | { op: 'write'; offset: number; length: number; pattern: number }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
@@ -93,6 +100,7 @@ export type IoCommand =
 
 export interface ConvertRequest {
   source: ImageRef;
+  /** with imageOpts (--target-image-opts) the filename is an option list naming the format, and noCreate must be set */
   target: ImageRef & { format: string };
   /** -o for the target */
   options?: string;
@@ -125,6 +133,29 @@ export type MapEntry = MapEntryOutput;
 
 /** qemu-img measure --output=json */
 export type MeasureResult = QemuImgMeasure;
+
+/** qemu-img bitmap: the operations in order on one bitmap (`granularity` is -g as typed, with add only). */
+export interface BitmapRequest {
+  name: string;
+  actions: Array<'add' | 'remove' | 'clear' | 'enable' | 'disable'>;
+  granularity?: string;
+}
+
+/** qemu-img dd [-f FMT] [-O FMT] if=SOURCE of=TARGET [bs=] [count=] [skip=] */
+export interface DdRequest {
+  source: ImageRef;
+  /** the output image (created by dd); `format` is -O (raw without) */
+  target: { filename: string; format?: string };
+  /** further operands exactly as typed, e.g. ["bs=64k", "count=3"] */
+  operands?: string[];
+}
+
+/** qemu-img snapshot: -l lists, -c NAME creates, -a NAME (or ID) applies, -d NAME deletes. */
+export interface SnapshotRequest {
+  action: 'list' | 'create' | 'apply' | 'delete';
+  /** the snapshot's name (apply also takes an ID); not for list */
+  name?: string;
+}
 
 /** What qemu-nbd is asked to export: a unix socket or a loopback TCP port, and its options. */
 export interface NbdServeRequest {
@@ -176,6 +207,16 @@ export interface ResolveFilenameRequest {
   env?: Record<string, string>;
 }
 
+/**
+ * An image one user of the implementation keeps open (qemu-io waiting for its
+ * next command), with the image locks that open takes; release() closes it
+ * (and ends exactly that process, by PID, where there is one).
+ */
+export interface HeldImage {
+  pid?: number;
+  release(): Promise<void>;
+}
+
 /** A running NBD server; stop() ends exactly that process (by PID) and waits for it. */
 export interface NbdExportHandle {
   pid: number;
@@ -193,8 +234,11 @@ export interface Adapter {
   convert(req: ConvertRequest): Promise<void>;
   /** true when both images show the same guest bytes (qemu-img compare exit 0) */
   compare(a: ImageRef, b: ImageRef): Promise<{ identical: boolean; message: string }>;
-  /** Runs the commands in order in one open of the image; a failed read -P verification rejects. */
-  io(image: ImageRef, commands: IoCommand[]): Promise<void>;
+  /**
+   * Runs the commands in order in one open of the image; a failed read -P verification rejects.
+   * May resolve to the warnings the implementation printed (qemu-io's "warning: ..." lines).
+   */
+  io(image: ImageRef, commands: IoCommand[]): Promise<void | IoOutcome>;
   /** sha256 (hex) of the whole guest-visible disk content */
   guestSha256(image: ImageRef): Promise<string>;
   /** qemu-img resize [--shrink] [--preallocation=MODE] FILE SIZE; size "1G", "+64M" or "-1M". Needs capability 'resize'. */
@@ -203,6 +247,15 @@ export interface Adapter {
   rebase?(image: ImageRef, req: { backingFile: string; backingFormat?: string; unsafe?: boolean }): Promise<void>;
   /** qemu-img amend -o OPTIONS FILE. Needs capability 'amend'. */
   amend?(image: ImageRef, req: { options: string }): Promise<void>;
+  /**
+   * qemu-img snapshot -l | -c NAME | -a NAME | -d NAME FILE; resolves to what qemu-img printed
+   * (the -l table, or "" for the others). Needs capability 'snapshot'.
+   */
+  snapshot?(image: ImageRef, req: SnapshotRequest): Promise<string>;
+  /** qemu-img bitmap --add [-g G] | --remove | --clear | --enable | --disable ... FILE NAME. Needs capability 'bitmap'. */
+  bitmap?(image: ImageRef, req: BitmapRequest): Promise<void>;
+  /** qemu-img dd: copy (part of) the source into a new image. Needs capability 'dd' for the source's format. */
+  dd?(req: DdRequest): Promise<void>;
   /** qemu-img commit [-d] [-b BASE] FILE. Needs capability 'commit'. */
   commit?(image: ImageRef, req: { base?: string; keep?: boolean }): Promise<void>;
   /**
@@ -211,6 +264,12 @@ export interface Adapter {
    * it works for every protocol; otherwise for the protocols it declares.
    */
   resolveFilename?(filename: string, req?: ResolveFilenameRequest): Promise<ResolvedFilename>;
+  /**
+   * Open the image as qemu-io does (read-write, or read-only with `write: false`; -U with
+   * image.forceShare) and keep it open until release(); an ImplError when the open is refused.
+   * Needs protocol capability 'locking' (the implementation takes QEMU's image locks).
+   */
+  holdOpen?(image: ImageRef, req: { write: boolean }): Promise<HeldImage>;
   /** qemu-nbd's job: export the image until stop(). Needs protocol 'nbd-server'. */
   serveNbd?(image: ImageRef, req: NbdServeRequest): Promise<NbdExportHandle>;
   /** release anything the adapter holds (nothing for CLI-based ones) */

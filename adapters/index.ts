@@ -1,6 +1,6 @@
 /**
  * Turns an adapter spec (what users pass as --impl / --oracle) into an Adapter:
- * 'reference', 'qemu', 'cli', or the path of a user module whose default export is
+ * 'reference', 'qemu', 'cli', a third-party implementation's adapter ('libyal'), or the path of a user module whose default export is
  * an Adapter or a (possibly async) factory returning one.
  */
 import { existsSync } from 'node:fs';
@@ -39,13 +39,17 @@ export async function loadAdapter(spec: string): Promise<Adapter> {
       name: 'cli',
     });
   }
+  if (spec === 'libyal') {
+    const mod = (await import('./libyal.js')) as { createLibyalAdapter: () => Promise<Adapter> };
+    return validateAdapter(spec, await mod.createLibyalAdapter());
+  }
   return validateAdapter(spec, await loadUserModule(spec));
 }
 
 async function loadUserModule(spec: string): Promise<unknown> {
   const path = isAbsolute(spec) ? spec : resolve(process.cwd(), spec);
   if (!existsSync(path)) {
-    throw new AdapterLoadError(spec, `not 'reference', 'qemu' or 'cli', and no module exists at ${path}`);
+    throw new AdapterLoadError(spec, `not 'reference', 'qemu', 'cli' or 'libyal', and no module exists at ${path}`);
   }
   let mod: { default?: unknown };
   try {

@@ -11,9 +11,15 @@ import { ImplError, type ImageRef, type NbdExportHandle, type NbdServeRequest } 
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A daemon that exited stays a zombie until someone reaps it (not every PID 1 does): its files,
+  // and the image locks on them, are released already.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
@@ -40,7 +46,10 @@ export async function serveNbdWith(bin: string, prefix: string[], image: ImageRe
     async stop() {
       if (alive(pid)) process.kill(pid, 'SIGTERM');
       for (let i = 0; i < 200 && alive(pid); i++) await new Promise((res) => setTimeout(res, 25));
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      if (alive(pid)) {
+        process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 200 && alive(pid); i++) await new Promise((res) => setTimeout(res, 10));
+      }
       rmSync(pidFile, { force: true });
     },
   };

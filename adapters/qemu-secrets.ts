@@ -65,3 +65,6 @@ export function keyedName(image: ImageRef): { fmt: 'image-opts' | 'json' | 'plai
 
 /** qemu-img's message when its PBKDF timing probe measured no CPU time (a coarse clock on these VMs). */
 export const CPU_USAGE_FLAKE = /Unable to get accurate CPU usage/;
+
+/** How many times a run that failed only with CPU_USAGE_FLAKE is made in all before its failure stands. */
+export const CPU_USAGE_ATTEMPTS = 8;

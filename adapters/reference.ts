@@ -15,14 +15,19 @@ import { resizeImage } from '../reference/tools/resize.js';
 import { rebaseImage } from '../reference/tools/rebase.js';
 import { commitImage } from '../reference/tools/commit.js';
 import { amendImage } from '../reference/tools/amend.js';
+import { snapshotImage, snapshotTable } from '../reference/tools/snapshot.js';
+import { bitmapImage } from '../reference/tools/bitmap.js';
+import { ddImage } from '../reference/tools/dd.js';
+import { openImage } from '../reference/graph/open.js';
 import { serveNbdWith } from './nbd-serve.js';
+import { collectWarnings } from '../reference/warnings.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
 import { join } from 'node:path';
 import { repoRoot } from './index.js';
 import { ImplError, type Adapter, type CheckResult, type ImageInfo, type Operation } from './adapter.js';
 
-const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize'];
-const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend'];
+const OPS: Operation[] = ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'measure', 'convert', 'compare', 'resize', 'dd'];
+const QCOW2_ONLY: Operation[] = ['rebase', 'commit', 'amend', 'snapshot', 'bitmap'];
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -49,15 +54,21 @@ export function createReferenceAdapter(): Adapter {
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         luks: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
         'qcow2+luks': ['info', 'read', 'map', 'convert', 'compare'], 'qcow2+aes': ['info', 'read', 'map', 'convert', 'compare'], // encrypted qcow2: read (data liberation); creating and writing them is not implemented yet
+        bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
+        vmdk: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
+        'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom'],
+      notes: { gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
     },
     create: (req) => guard(async () => {
       await createImage(req);
     }),
     info: (image, opts) => guard(async () => {
-      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, backingChain: opts?.backingChain, secrets: image.secrets, keySecret: image.keySecret });
+      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, backingChain: opts?.backingChain, secrets: image.secrets, keySecret: image.keySecret });
       if (!Array.isArray(r)) return r as ImageInfo;
       // The contract nests the chain as backing-image, top first.
       for (let i = r.length - 2; i >= 0; i--) r[i]['backing-image'] = r[i + 1];
@@ -65,7 +76,7 @@ export function createReferenceAdapter(): Adapter {
     }),
     check: (image, opts) => guard(async () => {
       try {
-        return await checkImage(image.filename, { format: image.format, imageOpts: image.imageOpts, repair: opts?.repair, secrets: image.secrets, keySecret: image.keySecret });
+        return await checkImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, repair: opts?.repair, secrets: image.secrets, keySecret: image.keySecret });
       } catch (e) {
         if (e instanceof BlockError && e.code === 'unsupported' && /does not support checks/.test(e.message)) {
           return { 'check-errors': 0, exitCode: 63 } as CheckResult;
@@ -73,14 +84,20 @@ export function createReferenceAdapter(): Adapter {
         throw e;
       }
     }),
-    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts, secrets: image.secrets, keySecret: image.keySecret })),
+    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, secrets: image.secrets, keySecret: image.keySecret })),
     measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
     convert: (req) => guard(() => convertImage(req)),
     compare: (a, b) => guard(() => compareImages(a, b)),
-    io: (image, commands) => guard(() => ioOnImage(image, commands)),
+    io: (image, commands) => guard(async () => ({ warnings: (await collectWarnings(() => ioOnImage(image, commands))).warnings })),
     guestSha256: (image) => guard(() => guestSha256(image)),
     rebase: (image, req) => guard(() => rebaseImage({ filename: image.filename, format: image.format, ...req })),
     commit: (image, req) => guard(() => commitImage({ filename: image.filename, format: image.format, ...req })),
+    snapshot: (image, req) => guard(async () => {
+      const list = await snapshotImage({ filename: image.filename, format: image.format, action: req.action, name: req.name });
+      return req.action === 'list' ? snapshotTable(list) : '';
+    }),
+    bitmap: (image, req) => guard(() => bitmapImage({ filename: image.filename, format: image.format, bitmap: req.name, actions: req.actions, granularity: req.granularity })),
+    dd: (req) => guard(() => ddImage({ format: req.source.format, outputFormat: req.target.format, operands: [`if=${req.source.filename}`, `of=${req.target.filename}`, ...(req.operands ?? [])] })),
     amend: (image, req) => guard(() => amendImage({ filename: image.filename, format: image.format, options: req.options })),
     resize: (image, req) => guard(async () => {
       await resizeImage({ filename: image.filename, format: image.format, size: req.size, shrink: req.shrink, preallocation: req.preallocation });
@@ -100,6 +117,18 @@ export function createReferenceAdapter(): Adapter {
           else process.env[k] = v;
         }
       }
+    }),
+    holdOpen: (image, req) => guard(async () => {
+      // in-process: the open file description and its locks are this process's, as a qemu-io's are its own
+      const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, readOnly: !req.write });
+      let open = true;
+      return {
+        async release() {
+          if (!open) return;
+          open = false;
+          await node.close();
+        },
+      };
     }),
     // the reference's server is a real process too (qbc nbd), so every export is stopped by its PID
     serveNbd: (image, req) => serveNbdWith(process.execPath, [join(repoRoot(), 'bin', 'qbc'), 'nbd'], image, req, 'reference'),

@@ -19,6 +19,7 @@ export type BlockErrorCode =
   | 'read-only' // a write to a node opened read-only
   | 'out-of-range' // guest I/O beyond the virtual size
   | 'backing' // a backing chain problem (loop, missing file, missing format)
+  | 'locked' // another process holds the image with permissions that clash (image locking)
   | 'io'; // the host said no
 
 export interface BlockErrorDetails {

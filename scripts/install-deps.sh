@@ -14,6 +14,12 @@ DEB_PACKAGES=(qemu-utils make g++ python3)
 DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin dosfstools mtools)
 # NBD peers: nbdkit (server), libnbd-bin (nbdinfo, nbdcopy), qemu-system-common (qemu-storage-daemon).
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
+# Third-party readers compared with QEMU (issue 10): libyal's Python bindings, for Debian's /usr/bin/python3.
+DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde)
+# iSCSI peer: tgt (tgtd, the user-space SCSI target, and tgtadm).
+DEB_PACKAGES+=(tgt)
+# SSH and GlusterFS peers: a private sshd (+ ssh-agent, sftp-server); glusterd with a one-brick volume.
+DEB_PACKAGES+=(openssh-server glusterfs-server)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).
@@ -30,8 +36,11 @@ declare -A COMMAND_OF=(
   [dosfstools]=fsck.fat
   [mtools]=mcopy
   [nbdkit]=nbdkit
+  [openssh-server]=sshd
+  [glusterfs-server]=glusterd
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
+  [tgt]=tgtd
 )
 
 installed() {

@@ -79,13 +79,13 @@ part unit-tests tap 300 -- node --test dist/test/
 
 # The reference run is measured for coverage of reference/ (source-mapped back to .ts).
 rm -rf reports/coverage .tmp/c8
-part run-reference summary 600 -- npx --no-install c8 --clean \
+part run-reference summary 900 -- npx --no-install c8 --clean \
   --temp-directory .tmp/c8 --report-dir reports/coverage \
   --all --src dist/reference --include 'dist/reference/**' \
   --reporter text-summary --reporter html --reporter json-summary \
   "${QBC[@]}" run --profile ci --impl reference --oracle qemu
-part run-qemu summary 600 -- "${QBC[@]}" run --profile ci --impl qemu --oracle reference
-part run-cli summary 600 -- "${QBC[@]}" run --profile ci --impl cli --oracle qemu
+part run-qemu summary 900 -- "${QBC[@]}" run --profile ci --impl qemu --oracle reference
+part run-cli summary 900 -- "${QBC[@]}" run --profile ci --impl cli --oracle qemu
 
 part corpus-reference summary 300 -- "${QBC[@]}" corpus verify --impl reference
 part corpus-qemu summary 300 -- "${QBC[@]}" corpus verify --impl qemu

@@ -20,6 +20,7 @@ import type { Adapter, ImageInfo, NbdExportHandle, ResolvedFilename } from '../a
 import type { QbcWorld } from './world.js';
 import { attempt, isTypedRefusal } from './support/errors.js';
 import { parseQemuOpts } from '../reference/options/qemuopts.js';
+import { parseFilename, type NodeSpec } from '../reference/uri/index.js';
 
 interface FilenameState {
   tags: string[];
@@ -73,11 +74,44 @@ function gate(world: QbcWorld, a: Adapter, needParse: boolean): 'skipped' | null
   return null;
 }
 
+/** Hosts a name points at: the reference parser's host and portal options, and any URI authority. */
+function hostsNamed(text: string, req: { format?: string; imageOpts?: boolean }): string[] {
+  const hosts: string[] = [];
+  const walk = (spec: NodeSpec): void => {
+    for (const [k, v] of Object.entries(spec.own)) {
+      if (typeof v !== 'string') continue;
+      if (/(^|\.)host$/.test(k)) hosts.push(v);
+      if (/(^|\.)portal$/.test(k)) hosts.push(v.replace(/:[0-9]*$/, ''));
+    }
+    for (const child of Object.values(spec.children)) walk(child);
+  };
+  try {
+    walk(parseFilename(text, req));
+  } catch {
+    // a name the parser refuses: its URI authority, if it has one, still counts
+  }
+  // gluster's tcp default host is localhost (which may be ::1, or anything /etc/hosts says)
+  if (/(^|")(gluster|gluster\+tcp|gluster\+rdma):\/\/\//.test(text)) hosts.push('localhost');
+  // (only the network protocols' schemes, as qemu spells them; a unix transport reaches its socket only)
+  for (const m of text.matchAll(/([A-Za-z+]+):\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]+)/gi)) {
+    if (/^(nbd|iscsi|iser|gluster|ssh|sheepdog)(\+[a-z]+)?$/.test(m[1]!) && !m[1]!.endsWith('+unix')) hosts.push(m[2]!);
+  }
+  return hosts.map((h) => h.replace(/^\[(.*)\]$/, '$1'));
+}
+
 async function resolve(world: QbcWorld, text: string, req: { format?: string; imageOpts?: boolean; env?: Record<string, string> }): Promise<'skipped' | undefined> {
   const skip = gate(world, world.iut, true);
   if (skip) return skip;
   const s = st(world);
   s.asked = fill(world, text);
+  // An implementation without 'filename-parse' resolves a name by opening it; qbc reaches no
+  // address but 127.0.0.1 and unix sockets (not even a DNS server for a name that cannot resolve).
+  // (a driver QEMU removed is refused before any connection: those scenarios run)
+  const removed = s.tags.some((t) => t.startsWith('@qemu-removed:'));
+  if (!removed && !world.iut.capabilities.protocols.includes('filename-parse')) {
+    const far = hostsNamed(s.asked, req).find((h) => h !== '127.0.0.1');
+    if (far !== undefined) return world.notApplicable(`${world.iut.name} resolves a name by connecting to it, and '${far}' is not 127.0.0.1: qbc contacts no other address`);
+  }
   s.resolved = null;
   s.error = await attempt(async () => {
     s.resolved = await world.iut.resolveFilename!(s.asked!, req);

@@ -990,3 +990,654 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image vpc-fixed-force-size is recreated from its recipe
     When the implementation recreates the golden image "vpc-fixed-force-size" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # empty 4 MiB qed image with every option at its default (64 KiB clusters, table_size 4)
+  @format:qed @spec:qed
+  Scenario: golden image qed-default reads as recorded
+    Given the golden image "qed-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-default is recreated from its recipe
+    When the implementation recreates the golden image "qed-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image created with size 1000001 (rounded up to 1000448)
+  @format:qed @spec:qed
+  Scenario: golden image qed-size-unaligned reads as recorded
+    Given the golden image "qed-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "qed-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with the smallest cluster_size the manual allows (4 KiB) and data at 0 and across a cluster boundary
+  @format:qed @spec:qed.cluster_size
+  Scenario: golden image qed-cluster-4k reads as recorded
+    Given the golden image "qed-cluster-4k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-cluster-4k is recreated from its recipe
+    When the implementation recreates the golden image "qed-cluster-4k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with cluster_size=16384 and data across a cluster boundary
+  @format:qed @spec:qed.cluster_size
+  Scenario: golden image qed-cluster-16k reads as recorded
+    Given the golden image "qed-cluster-16k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-cluster-16k is recreated from its recipe
+    When the implementation recreates the golden image "qed-cluster-16k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with the largest table_size (16 clusters) and 4 KiB clusters, with data
+  @format:qed @spec:qed.table_size @spec:qed.cluster_size
+  Scenario: golden image qed-table-size-16 reads as recorded
+    Given the golden image "qed-table-size-16"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.table_size @spec:qed.cluster_size @op:create
+  Scenario: golden image qed-table-size-16 is recreated from its recipe
+    When the implementation recreates the golden image "qed-table-size-16" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with table_size=2 and 4 KiB clusters, with data
+  @format:qed @spec:qed.table_size
+  Scenario: golden image qed-table-size-2 reads as recorded
+    Given the golden image "qed-table-size-2"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.table_size @op:create
+  Scenario: golden image qed-table-size-2 is recreated from its recipe
+    When the implementation recreates the golden image "qed-table-size-2" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with patterns written at cluster-aligned and unaligned offsets (partial clusters, copy-on-write of the rest)
+  @format:qed @spec:qed
+  Scenario: golden image qed-data reads as recorded
+    Given the golden image "qed-data"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-data is recreated from its recipe
+    When the implementation recreates the golden image "qed-data" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image with data then zeroed ranges (write -z and write -z -u: whole clusters become zero clusters)
+  @format:qed @spec:qed
+  Scenario: golden image qed-zeroed reads as recorded
+    Given the golden image "qed-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed @op:create
+  Scenario: golden image qed-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "qed-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed overlay on a raw backing file (backing_fmt=raw) with a partial overwrite
+  @format:qed @spec:qed.backing_file @spec:qed.backing_fmt
+  Scenario: golden image qed-over-raw reads as recorded
+    Given the golden image "qed-over-raw"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qed @spec:qed.backing_file @spec:qed.backing_fmt @op:create
+  Scenario: golden image qed-over-raw is recreated from its recipe
+    When the implementation recreates the golden image "qed-over-raw" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qed image whose writer was killed after allocating clusters: the need-check flag stays set
+  @format:qed @spec:qed
+  Scenario: golden image qed-need-check reads as recorded
+    Given the golden image "qed-need-check"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  # qed-need-check is not recreated: the writer is killed before it closes the image (qemu-io abort), which the Adapter interface cannot ask of an implementation
+
+  # empty 4 MiB qcow (version 1) image
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-default reads as recorded
+    Given the golden image "qcow-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-default is recreated from its recipe
+    When the implementation recreates the golden image "qcow-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image created with size 1000001 (rounded up to 1000448)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-size-unaligned reads as recorded
+    Given the golden image "qcow-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "qcow-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image with patterns written at cluster-aligned and unaligned offsets and across an L2 table boundary (4 KiB clusters, 2 MiB per L2 table)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-data reads as recorded
+    Given the golden image "qcow-data"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-data is recreated from its recipe
+    When the implementation recreates the golden image "qcow-data" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow image with data then zeroed ranges (qcow has no zero flag: zeroes are written)
+  @format:qcow @spec:qcow
+  Scenario: golden image qcow-zeroed reads as recorded
+    Given the golden image "qcow-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow @op:create
+  Scenario: golden image qcow-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "qcow-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow overlay on a raw backing file (backing_fmt=raw) with a partial overwrite
+  @format:qcow @spec:qcow.backing_file
+  Scenario: golden image qcow-over-raw reads as recorded
+    Given the golden image "qcow-over-raw"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow.backing_file @op:create
+  Scenario: golden image qcow-over-raw is recreated from its recipe
+    When the implementation recreates the golden image "qcow-over-raw" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow overlay on qcow-data (backing_fmt=qcow), overwriting part of a base cluster
+  @format:qcow @spec:qcow.backing_file
+  Scenario: golden image qcow-over-qcow reads as recorded
+    Given the golden image "qcow-over-qcow"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow @spec:qcow.backing_file @op:create
+  Scenario: golden image qcow-over-qcow is recreated from its recipe
+    When the implementation recreates the golden image "qcow-over-qcow" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # vdi image of size 0 (an empty block map)
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-size-0 reads as recorded
+    Given the golden image "vdi-size-0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-size-0 is recreated from its recipe
+    When the implementation recreates the golden image "vdi-size-0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # vdi image created with size 1000001 (rounded up to 1000448, one block)
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-size-unaligned reads as recorded
+    Given the golden image "vdi-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "vdi-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vdi image of 4 MiB (static=off), nothing written
+  @format:vdi @spec:vdi @spec:vdi.static
+  Scenario: golden image vdi-dynamic-empty reads as recorded
+    Given the golden image "vdi-dynamic-empty"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @spec:vdi.static @op:create
+  Scenario: golden image vdi-dynamic-empty is recreated from its recipe
+    When the implementation recreates the golden image "vdi-dynamic-empty" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # dynamic vdi image of 4 MiB with one block allocated by writes at 3 MiB and at the block's last sector
+  @format:vdi @spec:vdi
+  Scenario: golden image vdi-dynamic-written reads as recorded
+    Given the golden image "vdi-dynamic-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi @op:create
+  Scenario: golden image vdi-dynamic-written is recreated from its recipe
+    When the implementation recreates the golden image "vdi-dynamic-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # static vdi image of 1 MiB (static=on: every block placed at creation) with 64 KiB written at 512 KiB
+  @format:vdi @spec:vdi.static
+  Scenario: golden image vdi-static reads as recorded
+    Given the golden image "vdi-static"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vdi @spec:vdi.static @op:create
+  Scenario: golden image vdi-static is recreated from its recipe
+    When the implementation recreates the golden image "vdi-static" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty 4 MiB parallels image with the default 1 MiB clusters (header and BAT fill the first cluster)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-default reads as recorded
+    Given the golden image "parallels-default"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-default is recreated from its recipe
+    When the implementation recreates the golden image "parallels-default" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image of size 0 (an empty BAT)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-size-0 reads as recorded
+    Given the golden image "parallels-size-0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-size-0 is recreated from its recipe
+    When the implementation recreates the golden image "parallels-size-0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image created with size 1000001 (rounded up to 1000448) and 4 KiB clusters
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-size-unaligned reads as recorded
+    Given the golden image "parallels-size-unaligned"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-size-unaligned is recreated from its recipe
+    When the implementation recreates the golden image "parallels-size-unaligned" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=4096, written at and across clusters (clusters appended in write order)
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-4k reads as recorded
+    Given the golden image "parallels-cluster-4k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-4k is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-4k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=65536 and data at 0 and at 2 MiB
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-64k reads as recorded
+    Given the golden image "parallels-cluster-64k"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-64k is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-64k" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with cluster_size=1000, which qemu-img rounds up to 1024, with data across clusters
+  @format:parallels @spec:parallels.cluster_size
+  Scenario: golden image parallels-cluster-1000 reads as recorded
+    Given the golden image "parallels-cluster-1000"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels.cluster_size @op:create
+  Scenario: golden image parallels-cluster-1000 is recreated from its recipe
+    When the implementation recreates the golden image "parallels-cluster-1000" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # parallels image with data then a zeroed range (no zero flag: zeroes are written)
+  @format:parallels @spec:parallels
+  Scenario: golden image parallels-zeroed reads as recorded
+    Given the golden image "parallels-zeroed"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:parallels @spec:parallels @op:create
+  Scenario: golden image parallels-zeroed is recreated from its recipe
+    When the implementation recreates the golden image "parallels-zeroed" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=10M (CHS 20/16/63: 10321920 bytes): 1024 catalog entries of 16 KiB extents, 4-byte bitmaps
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-10m reads as recorded
+    Given the golden image "bochs-bximage-10m"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-10m is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-10m" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=128M (CHS 260/16/63: 134184960 bytes): 4096 catalog entries of 32 KiB extents
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-128m reads as recorded
+    Given the golden image "bochs-bximage-128m"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-128m is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-128m" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # empty growing bochs image made by bximage -func=create -hd=1G (1073479680 bytes): 8192 catalog entries of 128 KiB extents, 32-byte bitmaps
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-1g reads as recorded
+    Given the golden image "bochs-bximage-1g"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-1g is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-1g" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # growing bochs image made by bximage -func=convert from a 4 MiB raw disk (512 catalog entries of 8 KiB extents) with 64 KiB at 0, 100 KiB at 1 MiB (13 extents, the last partly written) and one sector at 3 MiB (an extent with one bitmap bit set); bximage stamps the conversion time at 0x54 (masked)
+  @format:bochs @spec:bochs
+  Scenario: golden image bochs-bximage-converted reads as recorded
+    Given the golden image "bochs-bximage-converted"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:bochs @spec:bochs @op:create
+  Scenario: golden image bochs-bximage-converted is recreated from its recipe
+    When the implementation recreates the golden image "bochs-bximage-converted" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 16384 -L 9 from a 1 MiB disk with 1536 bytes at 0 and 40 KiB at 12 KiB (blocks 0 to 3 partly written)
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b16k-l9 reads as recorded
+    Given the golden image "cloop-b16k-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b16k-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b16k-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 512 -L 9 (the smallest block QEMU accepts) from a 256 KiB disk with 10 KiB at 1 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b512-l9 reads as recorded
+    Given the golden image "cloop-b512-l9"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b512-l9 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b512-l9" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 65536 -L 0 (zlib stored blocks, no compression) from a 256 KiB disk with 64 KiB at 96 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b64k-l0 reads as recorded
+    Given the golden image "cloop-b64k-l0"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b64k-l0 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b64k-l0" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 131072 -L -1 (7-Zip's deflate encoder) from a 1 MiB disk with 200 KiB at 100 KiB
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b128k-7zip reads as recorded
+    Given the golden image "cloop-b128k-7zip"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b128k-7zip is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b128k-7zip" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # cloop image made by create_compressed_fs -B 1048576 -L 1 from a 2 MiB disk with 4 KiB either side of the 1 MiB block boundary
+  @format:cloop @spec:cloop
+  Scenario: golden image cloop-b1m-l1 reads as recorded
+    Given the golden image "cloop-b1m-l1"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:cloop @spec:cloop @op:create
+  Scenario: golden image cloop-b1m-l1 is recreated from its recipe
+    When the implementation recreates the golden image "cloop-b1m-l1" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # qcow2 (4 KiB clusters) with two internal snapshots sharing clusters, a compressed cluster, and later writes over them
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots
+  Scenario: golden image qcow2-snapshots reads as recorded
+    Given the golden image "qcow2-snapshots"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @op:create
+  Scenario: golden image qcow2-snapshots is recreated from its recipe
+    When the implementation recreates the golden image "qcow2-snapshots" from its recipe
+    Then the recreated image shows the recorded guest bytes
+
+  # qcow2 with an enabled persistent bitmap that recorded a write and a disabled one (128 KiB granularity)
+  @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps
+  Scenario: golden image qcow2-bitmaps reads as recorded
+    Given the golden image "qcow2-bitmaps"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps @op:create
+  Scenario: golden image qcow2-bitmaps is recreated from its recipe
+    When the implementation recreates the golden image "qcow2-bitmaps" from its recipe
+    Then the recreated image shows the recorded guest bytes
+
+  # UDIF image from the reference's fixture writer (runner/fixtures/udif-writer.ts): 1 MiB disk, one blkx table of 256-sector zlib chunks, all-zero chunks as zero chunks; 64 KiB written at 0 and 4 KiB at 1 MiB - 2 KiB (across a chunk boundary)
+  @format:dmg @spec:dmg
+  Scenario: golden image dmg-udif-zlib reads as recorded
+    Given the golden image "dmg-udif-zlib"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:dmg @spec:dmg @op:create
+  Scenario: golden image dmg-udif-zlib is recreated from its recipe
+    When the implementation recreates the golden image "dmg-udif-zlib" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # UDIF image from the fixture writer: 2 MiB disk in three blkx tables (partitions) of 8-sector zlib chunks; 100 KiB written at 1 MiB - 4 KiB
+  @format:dmg @spec:dmg
+  Scenario: golden image dmg-udif-zlib-parts reads as recorded
+    Given the golden image "dmg-udif-zlib-parts"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:dmg @spec:dmg @op:create
+  Scenario: golden image dmg-udif-zlib-parts is recreated from its recipe
+    When the implementation recreates the golden image "dmg-udif-zlib-parts" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # UDIF image from the fixture writer: 256 KiB disk stored in raw chunks of 2048 sectors (one chunk, shorter than its maximum); 4 KiB written at 128 KiB
+  @format:dmg @spec:dmg
+  Scenario: golden image dmg-udif-raw reads as recorded
+    Given the golden image "dmg-udif-raw"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reads the recorded guest bytes
+
+  @format:dmg @spec:dmg @op:create
+  Scenario: golden image dmg-udif-raw is recreated from its recipe
+    When the implementation recreates the golden image "dmg-udif-raw" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 1 MiB, nothing written (header, redundant and primary grain directories, embedded descriptor)
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size
+  Scenario: golden image vmdk-sparse-empty reads as recorded
+    Given the golden image "vmdk-sparse-empty"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size @op:create
+  Scenario: golden image vmdk-sparse-empty is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-sparse-empty" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 2 MiB: 8 KiB across the first grain boundary, 4 KiB at 1 MiB, 64 KiB zeroed without zeroed_grain (written as zero data); the first write gave it a new CID
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-sparse-written reads as recorded
+    Given the golden image "vmdk-sparse-written"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-sparse-written is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-sparse-written" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 2 MiB with zeroed_grain=on (version 2): 128 KiB written, then its second grain zeroed (grain table entry 1)
+  @format:vmdk @spec:vmdk.zeroed_grain
+  Scenario: golden image vmdk-zeroed-grain reads as recorded
+    Given the golden image "vmdk-zeroed-grain"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.zeroed_grain @op:create
+  Scenario: golden image vmdk-zeroed-grain is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-zeroed-grain" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # streamOptimized vmdk of 2 MiB (version 3, deflate grains behind markers): whole grains written at 64 KiB, 192 KiB (two) and the last grain
+  @format:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-stream-optimized reads as recorded
+    Given the golden image "vmdk-stream-optimized"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-stream-optimized is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-stream-optimized" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk of 1 MiB with compat6=on, adapter_type=lsilogic (255 heads) and toolsversion=11333 in its descriptor
+  @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion
+  Scenario: golden image vmdk-descriptor-options reads as recorded
+    Given the golden image "vmdk-descriptor-options"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion @op:create
+  Scenario: golden image vmdk-descriptor-options is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-descriptor-options" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # monolithicSparse vmdk overlay of vmdk-sparse-written (parentCID, parentFileNameHint) with 4 KiB written inside a grain the base holds (copy-on-write of the rest of the grain)
+  @format:vmdk @spec:vmdk.backing_file
+  Scenario: golden image vmdk-overlay reads as recorded
+    Given the golden image "vmdk-overlay"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.backing_file @op:create
+  Scenario: golden image vmdk-overlay is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-overlay" from its recipe
+    Then the recreated image is byte-identical to the golden image

@@ -1,7 +1,8 @@
 /**
  * `qbc img`: the reference block layer behind qemu-img's command line, so that
  * anything scripted against qemu-img can run against the reference unchanged.
- * Subcommands: create, info, check, map, measure, convert, compare.
+ * Subcommands: create, info, check, map, measure, convert, compare, resize, rebase,
+ * commit, amend, snapshot.
  */
 import { BlockError } from '../errors.js';
 import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
@@ -17,6 +18,9 @@ import { resizeImage } from '../tools/resize.js';
 import { rebaseImage } from '../tools/rebase.js';
 import { commitImage } from '../tools/commit.js';
 import { amendImage } from '../tools/amend.js';
+import { bitmapImage, type BitmapAction } from '../tools/bitmap.js';
+import { ddImage } from '../tools/dd.js';
+import { snapshotImage, snapshotTable, type SnapshotAction } from '../tools/snapshot.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { secretStore, type SecretStore } from '../crypto/secret.js';
 
@@ -34,7 +38,12 @@ function objects(p: ParsedArgs): SecretStore {
   return secretStore(p.opts.get('object') ?? []);
 }
 
-type Handler = (p: ParsedArgs, out: (s: string) => void) => Promise<number>;
+/** -U / --force-share: share every permission with other users of the image (image locking). */
+function forceShare(p: ParsedArgs): { forceShare?: boolean } {
+  return has(p, 'U') || has(p, 'force-share') ? { forceShare: true } : {};
+}
+
+type Handler = (p: ParsedArgs, out: (s: string) => void, argv?: string[]) => Promise<number>;
 
 const commands: Record<string, { withValue: string[]; flags: string[]; run: Handler }> = {
   create: {
@@ -65,7 +74,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { ...imageSource(p), backingChain: has(p, 'backing-chain'), secrets: objects(p) });
+      const info = await imageInfo(filename, { ...imageSource(p), ...forceShare(p), backingChain: has(p, 'backing-chain'), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -83,7 +92,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { ...imageSource(p), secrets: objects(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), ...forceShare(p), secrets: objects(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -104,7 +113,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), { ...imageSource(p), secrets: objects(p) });
+      const entries = await mapImage(one(p), { ...imageSource(p), ...forceShare(p), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -123,7 +132,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         outputFormat: last(p, 'O') ?? 'raw',
         options: joinOpts(p),
         size: size === undefined ? undefined : parseSize(size, 'size'),
-        source: filename === undefined ? undefined : { filename, format: last(p, 'f') },
+        source: filename === undefined ? undefined : { filename, ...imageSource(p), ...forceShare(p) },
       });
       if (last(p, 'output') === 'json') out(JSON.stringify(r, null, 4));
       else out(`required size: ${r.required}\nfully allocated size: ${r['fully-allocated']}`);
@@ -136,9 +145,13 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
+      // --target-image-opts: the target is an option list naming its own format, and must exist (-n)
+      const targetOpts = has(p, 'target-image-opts');
+      if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
+      if (targetOpts && last(p, 'O') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
       await convertImage({
-        source: { filename: src, ...imageSource(p) }, secrets: objects(p),
-        target: { filename: dst, format: last(p, 'O') ?? 'raw' },
+        source: { filename: src, ...imageSource(p), ...forceShare(p) }, secrets: objects(p),
+        target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
       });
@@ -186,13 +199,58 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       return 0;
     },
   },
+  snapshot: {
+    // no -f: qemu-img snapshot always probes the format
+    withValue: ['a', 'c', 'd', 'object'],
+    flags: ['l', 'q', 'U', 'force-share', 'h', 'image-opts'],
+    async run(p, out) {
+      const actions: Array<[string, SnapshotAction]> = [['l', 'list'], ['a', 'apply'], ['c', 'create'], ['d', 'delete']];
+      const given = actions.filter(([k]) => has(p, k));
+      if (given.length > 1 || (p.opts.get(given[0]?.[0] ?? '')?.length ?? 0) > 1) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
+      const filename = one(p);
+      // like qemu-img, no action at all opens nothing and does nothing
+      if (!given.length) return 0;
+      const [flag, action] = given[0];
+      const list = await snapshotImage({ filename, action, name: action === 'list' ? undefined : last(p, flag) });
+      if (action === 'list') {
+        const t = snapshotTable(list);
+        if (t) out(t);
+      }
+      return 0;
+    },
+  },
+  bitmap: {
+    withValue: ['f', 'g', 'b', 'F', 'merge', 'object'],
+    flags: ['add', 'remove', 'clear', 'enable', 'disable', 'q', 'h', 'image-opts'],
+    async run(p, _out, argv) {
+      if (p.positional.length !== 2) throw new UsageError('Expecting filename and bitmap name');
+      const [filename, bitmap] = p.positional;
+      const names = ['add', 'remove', 'clear', 'enable', 'disable', 'merge'];
+      // the operations in command-line order
+      const actions = (argv ?? []).map((a) => a.replace(/^--/, '').split('=')[0]).filter((a) => names.includes(a)) as BitmapAction[];
+      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g') });
+      return 0;
+    },
+  },
+  dd: {
+    withValue: ['f', 'O', 'object'],
+    flags: ['U', 'force-share', 'h', 'image-opts'],
+    async run(p) {
+      await ddImage({ operands: p.positional, format: last(p, 'f'), outputFormat: last(p, 'O') });
+      return 0;
+    },
+  },
   compare: {
     withValue: ['f', 'F', 'T', 'object'],
     flags: ['s', 'q', 'p', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       if (p.positional.length !== 2) throw new UsageError('Expecting two image file names');
       const [a, b] = p.positional;
-      const r = await compareImages({ filename: a, format: last(p, 'f'), secrets: objects(p) }, { filename: b, format: last(p, 'F'), secrets: objects(p) }, { strict: has(p, 's') });
+      // --image-opts makes both names option lists; -F is a format, so it clashes too
+      const imageOpts = has(p, 'image-opts');
+      if (imageOpts && (last(p, 'f') !== undefined || last(p, 'F') !== undefined)) throw new UsageError('--image-opts and --format are mutually exclusive');
+      const secrets = objects(p);
+      const r = await compareImages({ filename: a, format: last(p, 'f'), imageOpts, ...forceShare(p), secrets }, { filename: b, format: last(p, 'F'), imageOpts, ...forceShare(p), secrets }, { strict: has(p, 's') });
       if (!has(p, 'q')) out(r.message);
       return r.identical ? 0 : 1;
     },
@@ -208,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    return await cmd.run(parseArgs(rest, cmd), out);
+    return await cmd.run(parseArgs(rest, cmd), out, rest);
   } catch (e) {
     if (e instanceof BlockError || e instanceof UsageError) {
       process.stderr.write(`${PROG}: ${e.message}\n`);
@@ -285,23 +343,32 @@ function humanInfo(i: Record<string, unknown>): string {
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
   if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
   if (i.encrypted) lines.push('encrypted: yes');
+  const snaps = snapshotTable((i.snapshots as Parameters<typeof snapshotTable>[0] | undefined) ?? []);
+  if (snaps) lines.push(snaps);
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;
   if (fs) {
     lines.push('Format specific information:');
-    humanTree(fs.data, 1, lines);
+    humanFields(fs.data, 1, lines);
   }
   return lines.join('\n');
 }
 
-/** qemu-img's human dump of nested info: dashes as spaces, objects indented, list items as [i]. */
-function humanTree(o: Record<string, unknown> | unknown[], depth: number, lines: string[]): void {
+/** Nested format-specific data as qemu-img prints it: "-" in keys as spaces, lists as [i]:, four spaces a level. */
+function humanFields(data: Record<string, unknown>, depth: number, lines: string[]): void {
   const pad = '    '.repeat(depth);
-  const entries: Array<[string, unknown]> = Array.isArray(o) ? o.map((v, i) => [`[${i}]`, v]) : Object.entries(o);
-  for (const [k, v] of entries) {
-    const key = k.replaceAll('-', ' ');
-    if (v !== null && typeof v === 'object') {
+  for (const [k, v] of Object.entries(data)) {
+    const key = k.replace(/-/g, ' ');
+    if (Array.isArray(v)) {
       lines.push(`${pad}${key}:`);
-      humanTree(v as Record<string, unknown>, depth + 1, lines);
+      v.forEach((x, i) => {
+        if (x !== null && typeof x === 'object') {
+          lines.push(`${pad}    [${i}]:`);
+          humanFields(x as Record<string, unknown>, depth + 2, lines);
+        } else lines.push(`${pad}    [${i}]: ${x}`);
+      });
+    } else if (v !== null && typeof v === 'object') {
+      lines.push(`${pad}${key}:`);
+      humanFields(v as Record<string, unknown>, depth + 1, lines);
     } else lines.push(`${pad}${key}: ${v}`);
   }
 }

@@ -38,9 +38,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${PROG}: --image-opts and --format are mutually exclusive\n`);
       return 1;
     }
-    node = await openImage(filename, { format: last(parsed, 'f'), imageOpts, secrets: secretStore(parsed.opts.get('object') ?? []), readOnly: has(parsed, 'r'), writethrough: cache === 'writethrough' || cache === 'directsync' });
+    node = await openImage(filename, { format: last(parsed, 'f'), imageOpts, secrets: secretStore(parsed.opts.get('object') ?? []), readOnly: has(parsed, 'r'), forceShare: has(parsed, 'U') || has(parsed, 'force-share'), writethrough: cache === 'writethrough' || cache === 'directsync' });
   } catch (e) {
-    process.stderr.write(`${PROG}: can't open device ${filename}: ${(e as Error).message}\n`);
+    // qemu-io words lock clashes without qemu-img's "Could not open 'NAME': "
+    const m = (e as Error).message;
+    const prefix = `Could not open '${filename}': `;
+    const text = e instanceof BlockError && (e.code === 'locked' || e.option === 'force-share') && m.startsWith(prefix) ? m.slice(prefix.length) : m;
+    process.stderr.write(`${PROG}: can't open device ${filename}: ${text}\n`);
     return 1;
   }
   try {

@@ -17,11 +17,13 @@ export interface OpenContext {
   secrets?: SecretStore;
   keySecret?: string;
   /** no guest I/O will follow (qemu-img info): an encrypted image may open without its key */
-  noIo?: boolean;
+  noIO?: boolean;
 }
 
 /** What create gets besides the options: the command's secret objects. */
 export interface CreateContext {
+  /** the name the user gave the image (formats of several files name theirs after it) */
+  filename?: string;
   secrets?: SecretStore;
 }
 
@@ -29,9 +31,15 @@ export interface FormatDriver {
   readonly name: string;
   /** 0 = not this format; higher wins. `head` is the first 2 KiB of the file. */
   probe(head: Buffer, filename: string): number;
-  /** Options already resolved and validated against schemas/create/<name>.json. */
+  /**
+   * Options already resolved and validated against schemas/create/<name>.json.
+   * `ctx.filename` is the name the user gave (the file being written may be a
+   * temporary one beside it): formats of several files (vmdk) name theirs after it.
+   */
   create(file: ProtocolNode, options: Record<string, unknown>, ctx?: CreateContext): Promise<void>;
   open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
   /** option names this driver acts on (the schema lists them all) */
   readonly createOptionKeys: readonly string[];
+  /** false for the read-only formats (bochs, cloop, dmg): qemu-img create refuses them */
+  readonly canCreate?: boolean;
 }

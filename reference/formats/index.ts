@@ -9,6 +9,10 @@ import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
 import { luksDriver } from './luks.js';
+import { bochsDriver } from './bochs.js';
+import { cloopDriver } from './cloop.js';
+import { dmgDriver } from './dmg/index.js';
+import { vmdkDriver } from './vmdk/index.js';
 
 export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, FormatDriver>([
   ['raw', rawDriver],
@@ -20,6 +24,10 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['vpc', vpcDriver],
   ['vhdx', vhdxDriver],
   ['luks', luksDriver],
+  ['bochs', bochsDriver],
+  ['cloop', cloopDriver],
+  ['dmg', dmgDriver],
+  ['vmdk', vmdkDriver],
   // (one line per driver, above this comment)
 ]);
 

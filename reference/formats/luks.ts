@@ -101,7 +101,7 @@ export class LuksImage implements ImageNode {
     if (h.payloadOffset * LUKS_SECTOR > size) throw malformed('payload_offset', `payload offset ${h.payloadOffset * LUKS_SECTOR} is past the end of the file (${size} bytes)`, 104);
     // an unsupported cipher fails here, before any PBKDF2 work
     new SectorCipher(h.cipherName, h.cipherMode, Buffer.alloc(h.keyBytes, 1));
-    if (ctx.noIo && !ctx.keySecret) return new LuksImage(file, h, null, true);
+    if (ctx.noIO && !ctx.keySecret) return new LuksImage(file, h, null, true);
     const pass = passphrase(ctx.secrets, ctx.keySecret);
     const { masterKey } = await unlockLuks(h, pass, size, (off, len) => file.read(off, len));
     return new LuksImage(file, h, new SectorCipher(h.cipherName, h.cipherMode, masterKey), ctx.readOnly);

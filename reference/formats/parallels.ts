@@ -58,6 +58,8 @@ function parseHeader(h: Buffer): Header {
   const ext = magic === MAGIC_EXT;
   const sectors = ext ? Number(h.readBigUInt64LE(0x24)) : h.readUInt32LE(0x24);
   if (sectors > Number.MAX_SAFE_INTEGER / SECTOR) throw malformed('nb_sectors', `${sectors} sectors is beyond any disk`, 0x24);
+  // QEMU 7.2 reads such a disk's tail as zeroes and asserts on a write there: refuse it.
+  if (Math.ceil(sectors / tracks) > batEntries) throw malformed('nb_sectors', `${sectors} sectors need ${Math.ceil(sectors / tracks)} clusters, more than the BAT maps (bat_entries ${batEntries})`, 0x24);
   return { multiplier: ext ? tracks : 1, tracks, batEntries, sectors, inuse: h.readUInt32LE(0x2c), dataOff: h.readUInt32LE(0x30) };
 }
 
@@ -89,12 +91,26 @@ export class ParallelsImage implements ImageNode {
         throw new BlockError('corrupt', 'inuse: parallels: Image was not closed correctly; cannot be opened read/write', { field: 'inuse', offset: 0x2c });
       }
       // A BAT entry must point at a whole cluster past the BAT: otherwise writes would land in metadata.
+      // It must start inside the file (clusters are written before the BAT names them),
+      // and no two entries may share a cluster (a write to one would change the other).
+      // The BAT fits in the file, so `owner` is bounded by the file size.
       const batEndSector = Math.ceil((HEADER + batBytes) / SECTOR);
+      const fileSectors = file.size() / SECTOR;
+      const owner = new Map<number, number>();
       for (let i = 0; i < bat.length; i++) {
         if (!bat[i]) continue;
         const sector = bat[i] * h.multiplier;
         if (sector < batEndSector) throw malformed('BAT', `entry ${i} points into the header or the BAT (sector ${sector})`, HEADER + 4 * i);
+        if (sector >= fileSectors) throw malformed('BAT', `entry ${i} points at sector ${sector}, outside the image (the file has ${Math.ceil(fileSectors)} sectors)`, HEADER + 4 * i);
+        const other = owner.get(bat[i]);
+        if (other !== undefined) throw malformed('BAT', `entries ${other} and ${i} point at the same cluster (sector ${sector})`, HEADER + 4 * i);
+        owner.set(bat[i], i);
       }
+    }
+    // New clusters go at data_off (or after the last one): a data_off past the end of the
+    // file would make the first write extend the file by up to 2 TiB of nothing.
+    if (!ctx.readOnly && !ctx.forCheck && h.dataOff * SECTOR > file.size()) {
+      throw malformed('data_off', `first data sector ${h.dataOff} is past the end of the file (${file.size()} bytes); cannot be opened read/write`, 0x30);
     }
     const img = new ParallelsImage(file, h, bat);
     if (!ctx.readOnly && !ctx.forCheck) await img.setInuse(INUSE);
@@ -215,8 +231,13 @@ export class ParallelsImage implements ImageNode {
       const host = this.hostOf(i);
       if (host < 0) continue;
       if (host + this.cluster > fileSize) {
-        log(`ERROR cluster ${i} is outside image`);
-        corruptions++;
+        // Repair forgets the cluster (the entry reads as zeroes again), as QEMU does.
+        log(`${opts.repair === 'all' ? 'Repairing' : 'ERROR'} cluster ${i} is outside image`);
+        if (opts.repair === 'all') {
+          this.bat[i] = 0;
+          await this.file.write(HEADER + 4 * i, Buffer.alloc(4));
+          corruptionsFixed++;
+        } else corruptions++;
         continue;
       }
       allocated++;

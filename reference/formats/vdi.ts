@@ -121,13 +121,18 @@ export class VdiImage implements ImageNode {
     const img = new VdiImage(file, h, bmap);
     // Every allocated entry must name a block the map counts and no other entry uses:
     // otherwise a write to one guest block would change another. qemu-img check still opens it.
+    // A block that starts past the end of the file was never written (QEMU writes new
+    // blocks whole before it points an entry at them). The map fits in the file, so
+    // `seen` is bounded by the file size too.
     if (!ctx.forCheck) {
       const seen = new Uint8Array(h.blocksInImage);
+      const fileSize = file.size();
       for (let i = 0; i < bmap.length; i++) {
         const e = bmap[i];
         if (!isAllocated(e)) continue;
-        if (e >= h.blocksInImage) throw malformed('block map', `entry ${i} points at block ${e}, beyond blocks_in_image ${h.blocksInImage}`, h.offsetBmap + 4 * i);
-        if (seen[e]) throw malformed('block map', `entry ${i} points at block ${e}, which another entry uses too`, h.offsetBmap + 4 * i);
+        if (e >= h.blocksInImage) throw malformed('block map', `entry ${i} points at block index ${e}, beyond blocks_in_image ${h.blocksInImage}`, h.offsetBmap + 4 * i);
+        if (seen[e]) throw malformed('block map', `entry ${i} points at block index ${e}, which another entry uses too (also used)`, h.offsetBmap + 4 * i);
+        if (h.offsetData + e * BLOCK_SIZE >= fileSize) throw malformed('block map', `entry ${i} points at block index ${e}, at ${h.offsetData + e * BLOCK_SIZE}, past the end of the file (${fileSize})`, h.offsetBmap + 4 * i);
         seen[e] = 1;
       }
     }
@@ -235,7 +240,7 @@ export class VdiImage implements ImageNode {
 
   /** qemu-img check: every allocated entry in range and used once, blocks_allocated right. No repair. */
   async check(opts: { repair?: 'leaks' | 'all'; log?: (line: string) => void }): Promise<CheckResult> {
-    if (opts.repair) throw new BlockError('unsupported', 'vdi: check cannot repair (Operation not supported)', { option: 'r' });
+    if (opts.repair) throw new BlockError('unsupported', 'vdi: this image format does not support checks with repair (Operation not supported)', { option: 'r' });
     const log = opts.log ?? (() => undefined);
     const owner = new Int32Array(this.h.blocksInImage).fill(-1);
     let allocated = 0;

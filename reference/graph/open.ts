@@ -9,8 +9,12 @@ import { BlockError } from '../errors.js';
 import { asImage, type BlockNode, type ImageNode, type ProtocolNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
+import { imagePermissions, type LockingMode } from '../protocols/locking.js';
 import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
+import { IscsiClientNode } from '../protocols/iscsi/client.js';
+import { ISCSI_DEFAULT_INITIATOR } from '../uri/iscsi.js';
+import { openSshSpec } from '../protocols/ssh/open.js';
 import { RawWindow } from '../formats/raw-window.js';
 import { displayName, parseFilename, protocolOf, type NodeSpec } from '../uri/index.js';
 import { pathHasProtocol } from '../uri/protocol-name.js';
@@ -35,8 +39,15 @@ export interface OpenImageOptions {
   secrets?: SecretStore;
   /** key-secret of the image (luks key-secret, qcow/qcow2 encrypt.key-secret), unless its options name one */
   keySecret?: string;
-  /** no guest I/O will follow (qemu-img info): an encrypted image opens without its key */
-  noIo?: boolean;
+  /** -U / --force-share: share every permission with other users of the image (read-only opens only) */
+  forceShare?: boolean;
+  /**
+   * the open does no guest I/O (qemu-img info): it holds no consistent-read permission,
+   * and an encrypted image opens without its key
+   */
+  noIO?: boolean;
+  /** the user will resize the image (qemu-img resize): it holds the resize permission */
+  resize?: boolean;
 }
 
 /** The key-secret an image's options name: luks `key-secret`, qcow/qcow2 `encrypt.key-secret`. */
@@ -45,6 +56,9 @@ function keySecretOf(typed: Record<string, unknown>): string | undefined {
   const v = typed['key-secret'] ?? enc?.['key-secret'] ?? typed['encrypt.key-secret'];
   return typeof v === 'string' ? v : undefined;
 }
+
+/** qemu's refusal of force-share on a writable open (block.c). */
+const FORCE_SHARE_WRITABLE = 'force-share=on can only be used with read-only images';
 
 /** The name qemu-img shows for an opened image (its image: line), by node. */
 const shownNames = new WeakMap<BlockNode, string>();
@@ -100,8 +114,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     case 'file':
     case 'host_device':
     case 'host_cdrom':
-      // (file options such as locking are in spec.typed for the file protocol to use)
-      return FileNode.open(String(o.filename), { readOnly: ro });
+      return FileNode.open(String(o.filename), { readOnly: ro, driver: spec.driver, locking: o.locking as LockingMode | undefined });
     case 'nbd': {
       const server = o.server as Record<string, unknown>;
       const exp = typeof o.export === 'string' ? o.export : '';
@@ -114,6 +127,19 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
       }
       return NbdClientNode.connect({ server: { type: 'inet', host: String(server.host), port: Number(port) }, export: exp, readOnly: ro, displayName: shown });
     }
+    case 'iscsi':
+      if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI: Failed to connect to LUN : the iSER (RDMA) transport is not supported by the reference', { option: 'transport', value: 'iser' });
+      if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' is not supported by the reference yet (its secret objects serve only the formats' key-secret); give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
+      return IscsiClientNode.connect({
+        portal: String(o.portal), target: String(o.target), lun: Number(o.lun ?? 0),
+        user: typeof o.user === 'string' ? o.user : undefined, password: typeof o.password === 'string' ? o.password : undefined,
+        initiatorName: typeof o['initiator-name'] === 'string' ? o['initiator-name'] : ISCSI_DEFAULT_INITIATOR,
+        headerDigest: typeof o['header-digest'] === 'string' ? o['header-digest'] : undefined,
+        timeout: typeof o.timeout === 'number' && o.timeout > 0 ? o.timeout : undefined,
+        readOnly: ro, displayName: displayName(spec),
+      });
+    case 'ssh':
+      return openSshSpec(o, ro, displayName(spec));
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);
@@ -136,11 +162,15 @@ async function inContext<T>(filename: string, p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof BlockError && !e.message.startsWith('Could not open')) {
-      throw new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, offset: e.offset, cause: e });
-    }
-    throw e;
+    throw contextError(filename, e);
   }
+}
+
+function contextError(filename: string, e: unknown): unknown {
+  if (e instanceof BlockError && !e.message.startsWith('Could not open')) {
+    return new BlockError(e.code, `Could not open '${filename}': ${e.message}`, { option: e.option, field: e.field, value: e.value, offset: e.offset, cause: e });
+  }
+  return e;
 }
 
 /** The protocol node a filename names (a plain path, a protocol URI, json:, or options with imageOpts). */
@@ -149,12 +179,45 @@ export async function openProtocol(filename: string, readOnly: boolean, opts: { 
   return openProtocolSpec(protocolOf(spec), readOnly);
 }
 
+/**
+ * Image locking: the permissions of this open, recorded in the file's lock
+ * bytes (protocols without locks have no setPermissions). force-share comes
+ * from -U or from the force-share option of the node or of a parent.
+ */
+function lockImageFile(filename: string, file: ProtocolNode, format: string | null, readOnly: boolean, opts: OpenImageOptions, forceShare: boolean): void {
+  const lockable = file as ProtocolNode & { setPermissions?: (p: ReturnType<typeof imagePermissions>) => void };
+  try {
+    lockable.setPermissions?.(imagePermissions({ format, readOnly, forceShare, noIO: opts.noIO, resize: opts.resize }));
+  } catch (e) {
+    throw contextError(filename, e);
+  }
+}
+
+function wantsForceShare(spec: NodeSpec, opts: OpenImageOptions, readOnly: boolean): boolean {
+  const given = opts.forceShare === true || spec.typed['force-share'] === true || spec.children.file?.typed['force-share'] === true;
+  const ro = readOnly || spec.typed['read-only'] === true;
+  if (given && !ro) throw new BlockError('option-conflict', FORCE_SHARE_WRITABLE, { option: 'force-share' });
+  return given;
+}
+
 export async function openImage(filename: string, opts: OpenImageOptions = {}, seen: string[] = []): Promise<BlockNode> {
   const spec = resolveImage(filename, { format: opts.format, imageOpts: opts.imageOpts });
   const readOnly = opts.readOnly ?? true;
+  let forceShare: boolean;
+  try {
+    forceShare = wantsForceShare(spec, opts, readOnly);
+  } catch (e) {
+    throw contextError(filename, e);
+  }
   if (spec.protocol) {
     // the options name a protocol driver: no format layer, the protocol node is the image (qemu-img shows format "file")
     const node = await inContext(filename, openProtocolSpec(spec, readOnly));
+    try {
+      lockImageFile(filename, node, null, readOnly || spec.typed['read-only'] === true, opts, forceShare);
+    } catch (e) {
+      await node.close();
+      throw e;
+    }
     shownNames.set(node, displayName(spec));
     return node;
   }
@@ -165,7 +228,8 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   if (spec.children.backing) throw new BlockError('unsupported', 'a backing node given as options is not supported by the reference yet', { option: 'backing' });
   if (spec.children['data-file']) throw new BlockError('unsupported', 'a data-file node given as options is not supported by the reference yet', { option: 'data-file' });
   refuseUnsupported(spec);
-  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly));
+  // read-only is inherited: a read-only format node opens its file read-only (QEMU's child options)
+  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly || spec.typed['read-only'] === true));
   let node: BlockNode;
   let format: string;
   try {
@@ -173,7 +237,9 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
       file = new RawWindow(file, Number(spec.typed.offset ?? 0), spec.typed.size === undefined ? undefined : Number(spec.typed.size));
     }
     format = spec.driver ?? (await probe(file));
-    node = await driverFor(format).open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIo: opts.noIo });
+    const driver = driverFor(format);
+    lockImageFile(filename, file, format, readOnly || spec.typed['read-only'] === true, opts, forceShare);
+    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIO: opts.noIO });
   } catch (e) {
     await file.close();
     throw e;
@@ -184,7 +250,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     try {
       // relative backing names are relative to the image's file, wherever the name came from
       const base = fileSpec.driver === 'file' ? String(fileSpec.typed.filename) : filename;
-      img.backing = await openBacking(img, base, seen);
+      img.backing = await openBacking(img, base, seen, forceShare);
     } catch (e) {
       await node.close();
       throw e;
@@ -200,7 +266,7 @@ export function resolveBacking(imageFilename: string, backing: string): string {
   return path.join(path.dirname(imageFilename), backing);
 }
 
-async function openBacking(img: ImageNode, filename: string, seen: string[]): Promise<BlockNode> {
+async function openBacking(img: ImageNode, filename: string, seen: string[], forceShare: boolean): Promise<BlockNode> {
   const target = resolveBacking(filename, img.backingFile!);
   const chain = [...seen, realpathOr(filename)];
   if (chain.includes(realpathOr(target))) {
@@ -208,7 +274,8 @@ async function openBacking(img: ImageNode, filename: string, seen: string[]): Pr
   }
   if (chain.length > 1000) throw new BlockError('backing', 'Backing chain is more than 1000 images deep', { field: 'backing_file' });
   try {
-    return await openImage(target, { format: img.backingFormat, readOnly: true }, chain);
+    // force-share is inherited by the backing chain, as QEMU's child options inherit it
+    return await openImage(target, { format: img.backingFormat, readOnly: true, forceShare }, chain);
   } catch (e) {
     if (e instanceof BlockError && e.code === 'backing') throw e;
     const msg = e instanceof Error ? e.message : String(e);

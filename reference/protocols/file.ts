@@ -16,8 +16,11 @@ import * as fs from 'node:fs';
 import { BlockError } from '../errors.js';
 import type { BlockStatus, ProtocolNode } from '../node.js';
 import { FALLOC_ALLOCATE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, hostfile } from './hostfile.js';
+import { ImageLock, lockingEnabled, type LockingMode, type Permissions } from './locking.js';
 
 const ASYNC_THRESHOLD = 256 * 1024;
+/** linux/cdrom.h: a disc is in the drive */
+const CDS_DISC_OK = 4;
 const MAX_WRITE_BEHIND = 4;
 
 interface InFlight { offset: number; end: number; done: Promise<void> }
@@ -26,22 +29,58 @@ export interface FileOpenOptions {
   readOnly?: boolean;
   /** create the file if it does not exist (truncating nothing) */
   create?: boolean;
+  /** the file driver's locking option; locks are taken by setPermissions, never by open itself */
+  locking?: LockingMode;
+  /**
+   * The driver the options named: 'file' wants a regular file, host_device and
+   * host_cdrom a block or character device, as QEMU's file-posix checks.
+   * Omitted: anything but a directory (the reference's own internal opens).
+   */
+  driver?: 'file' | 'host_device' | 'host_cdrom';
 }
 
 export class FileNode implements ProtocolNode {
-  readonly driver = 'file';
+  readonly driver: string;
   readonly filename: string;
   readonly readOnly: boolean;
+  /** a block device: its size is fixed and comes from the device (BLKGETSIZE64) */
+  readonly device: boolean;
   private fd: number;
   private length: number;
   private inflight: InFlight[] = [];
   private failure: unknown = null;
+  private lock: ImageLock | null;
+  /** host_cdrom on a drive without a disc (or on a device that is no CD-ROM drive): I/O fails, as QEMU's does */
+  private noMedium: boolean;
 
-  private constructor(filename: string, fd: number, readOnly: boolean) {
+  private constructor(filename: string, fd: number, readOnly: boolean, driver: string, locking: LockingMode | undefined) {
     this.filename = filename;
     this.fd = fd;
     this.readOnly = readOnly;
-    this.length = fs.fstatSync(fd).size;
+    this.driver = driver;
+    const st = fs.fstatSync(fd);
+    this.device = st.isBlockDevice();
+    this.length = this.device ? hostfile.blockDeviceSize(fd) : st.size;
+    this.lock = lockingEnabled(locking) ? new ImageLock(fd, filename) : null;
+    this.noMedium = driver === 'host_cdrom' && this.device && hostfile.cdromStatus(fd) !== CDS_DISC_OK;
+  }
+
+  private needMedium(): void {
+    if (this.noMedium) throw new BlockError('io', `${this.filename}: No medium found`);
+  }
+
+  /**
+   * Take (and record in the file's lock bytes) the permissions this user holds
+   * and those it leaves to others; a 'locked' BlockError when another open of
+   * the file clashes. Nothing happens with locking=off.
+   */
+  setPermissions(p: Permissions): void {
+    this.lock?.set(p);
+  }
+
+  /** What this node holds and shares now (null with locking=off). */
+  permissions(): Permissions | null {
+    return this.lock?.state() ?? null;
   }
 
   static open(filename: string, opts: FileOpenOptions = {}): FileNode {
@@ -53,11 +92,26 @@ export class FileNode implements ProtocolNode {
     } catch (e) {
       throw hostError(e, filename);
     }
-    if (fs.fstatSync(fd).isDirectory()) {
+    const st = fs.fstatSync(fd);
+    const refuse = (message: string): never => {
+      fs.closeSync(fd);
+      throw new BlockError('invalid-option', message, { option: 'driver', value: opts.driver });
+    };
+    if (st.isDirectory()) {
       fs.closeSync(fd);
       throw new BlockError('io', `Could not open '${filename}': Is a directory`);
     }
-    return new FileNode(filename, fd, readOnly);
+    // QEMU's words (file-posix.c raw_open_common) for a node of the wrong kind
+    if (opts.driver === 'file' && !st.isFile()) refuse(`'file' driver requires '${filename}' to be a regular file`);
+    if ((opts.driver === 'host_device' || opts.driver === 'host_cdrom') && !st.isBlockDevice() && !st.isCharacterDevice()) {
+      refuse(`'${opts.driver}' driver requires '${filename}' to be either a character or block device`);
+    }
+    try {
+      return new FileNode(filename, fd, readOnly, opts.driver ?? 'file', opts.locking);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e instanceof BlockError ? e : hostError(e, filename);
+    }
   }
 
   size(): number {
@@ -88,6 +142,7 @@ export class FileNode implements ProtocolNode {
    * round trip would cost more than the I/O.
    */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+    this.needMedium();
     if (this.inflight.length) await this.settle(offset, offset + length);
     if (offset >= this.length) {
       target.fill(0, at, at + length); // wholly past EOF (also what a hostile table offset gets)
@@ -121,6 +176,7 @@ export class FileNode implements ProtocolNode {
   /** The caller must not change `data` until a later operation on this node has settled it. */
   async write(offset: number, data: Buffer): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    this.needMedium();
     if (!Number.isSafeInteger(offset + data.length) || offset < 0) {
       throw new BlockError('out-of-range', `${this.filename}: write at offset ${offset} is outside any file`, { offset });
     }
@@ -195,6 +251,8 @@ export class FileNode implements ProtocolNode {
   private statusSync(offset: number, length: number): BlockStatus {
     const end = Math.min(offset + length, this.length);
     if (offset >= end) return { offset, length: 0, data: false, zero: true, present: true, depth: 0, hostOffset: offset };
+    // a device has no holes to ask for: all of it is data, as QEMU reports it
+    if (this.device) return { offset, length: end - offset, data: true, zero: false, present: true, depth: 0, hostOffset: offset };
     const nextData = hostfile.seek(this.fd, offset, 1);
     if (nextData < 0 || nextData > offset) {
       const holeEnd = nextData < 0 ? end : Math.min(nextData, end);
@@ -212,6 +270,11 @@ export class FileNode implements ProtocolNode {
 
   private truncateSync(size: number, prealloc: 'off' | 'falloc' | 'full' = 'off'): void {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: opened read-only`);
+    if (this.device) {
+      // a device keeps its size; QEMU's host_device accepts any size up to it
+      if (size > this.length) throw new BlockError('invalid-size', `Cannot resize device files: ${this.filename} holds ${this.length} bytes`, { option: 'size', value: size });
+      return;
+    }
     const old = this.length;
     fs.ftruncateSync(this.fd, size);
     this.length = size;

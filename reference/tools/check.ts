@@ -5,8 +5,8 @@ import { BlockError } from '../errors.js';
 import { openImage, shownName } from '../graph/open.js';
 import { asImage } from '../node.js';
 
-export async function checkImage(filename: string, opts: { format?: string; repair?: 'leaks' | 'all'; log?: (l: string) => void; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<CheckResult> {
-  const node = await openImage(filename, { format: opts.format, readOnly: !opts.repair, noBacking: true, forCheck: true, imageOpts: opts.imageOpts, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret });
+export async function checkImage(filename: string, opts: { format?: string; repair?: 'leaks' | 'all'; log?: (l: string) => void; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<CheckResult> {
+  const node = await openImage(filename, { format: opts.format, readOnly: !opts.repair, noBacking: true, forCheck: true, imageOpts: opts.imageOpts, forceShare: opts.forceShare, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret });
   try {
     const img = asImage(node);
     if (!img.check) {

@@ -44,7 +44,8 @@ export async function commitImage(req: CommitRequest): Promise<void> {
     const base = await openImage(name, { format, readOnly: false });
     try {
       // Everything above the base: the top image, then the layers between (read through the chain).
-      const above = await openImage(req.filename, { format: req.format, readOnly: true });
+      // (a second view of images this commit holds open already: it shares every permission, as one QEMU graph would)
+      const above = await openImage(req.filename, { format: req.format, readOnly: true, forceShare: true });
       try {
         await copyAbove(above, base, layers.length + 1);
       } finally {

@@ -6,10 +6,12 @@ export interface CompareResult { identical: boolean; message: string; offset?: n
 
 const CHUNK = 1024 * 1024;
 
-export async function compareImages(a: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }, b: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }, opts: { strict?: boolean } = {}): Promise<CompareResult> {
-  const na = await openImage(a.filename, { format: a.format, imageOpts: a.imageOpts, secrets: asSecretStore(a.secrets), keySecret: a.keySecret, readOnly: true });
+export interface CompareSource { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string }
+
+export async function compareImages(a: CompareSource, b: CompareSource, opts: { strict?: boolean } = {}): Promise<CompareResult> {
+  const na = await openImage(a.filename, { format: a.format, imageOpts: a.imageOpts, forceShare: a.forceShare, secrets: asSecretStore(a.secrets), keySecret: a.keySecret, readOnly: true });
   try {
-    const nb = await openImage(b.filename, { format: b.format, imageOpts: b.imageOpts, secrets: asSecretStore(b.secrets), keySecret: b.keySecret, readOnly: true });
+    const nb = await openImage(b.filename, { format: b.format, imageOpts: b.imageOpts, forceShare: b.forceShare, secrets: asSecretStore(b.secrets), keySecret: b.keySecret, readOnly: true });
     try {
       if (opts.strict && na.size() !== nb.size()) return { identical: false, message: 'Strict mode: Image size mismatch!' };
       const common = Math.min(na.size(), nb.size());

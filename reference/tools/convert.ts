@@ -22,13 +22,16 @@ const MIN_SPARSE = 4096;
 const READ_AHEAD = 4;
 
 export async function convertImage(req: ConvertImageRequest): Promise<void> {
+  if (req.target.imageOpts && !req.noCreate) {
+    throw new BlockError('option-conflict', '--target-image-opts requires use of -n flag', { option: 'target-image-opts' });
+  }
   // one set of secret objects serves the whole command, as qemu-img's --object does
   const secrets = mergeSecrets(req.secrets, req.source.secrets, req.target.secrets);
-  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, secrets, keySecret: req.source.keySecret, readOnly: true });
+  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, secrets, keySecret: req.source.keySecret, readOnly: true });
   let created = false;
   let dst: BlockNode | null = null;
   try {
-    if (req.compress && req.target.format !== 'qcow2') {
+    if (req.compress && req.target.format !== 'qcow2' && req.target.format !== 'vmdk') {
       throw new BlockError('unsupported', `Compression not supported for this file format (${req.target.format})`, { option: 'compress' });
     }
     if (!req.noCreate) {
@@ -38,15 +41,19 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
       });
       created = true;
     }
+    // --target-image-opts: the target is an option list (which names its own format)
+    const targetOpts = req.target.imageOpts ? { imageOpts: true } : { format: req.target.format };
     // the target opens with the key-secret its -o text named (qemu-img's img_add_key_secrets)
-    dst = await openImage(req.target.filename, { format: req.target.format, readOnly: false, cacheUnsafe: true, secrets, keySecret: req.target.keySecret ?? keySecretInOptions(req.options) });
+    dst = await openImage(req.target.filename, { ...targetOpts, readOnly: false, cacheUnsafe: true, secrets, keySecret: req.target.keySecret ?? keySecretInOptions(req.options) });
     if (dst.size() < src.size() && req.noCreate) {
       throw new BlockError('invalid-size', `Target is smaller than the source (${dst.size()} < ${src.size()})`);
     }
     const zeroInit = !req.noCreate && !req.backingFile;
     const topOnly = !!req.backingFile;
     // No flush at the end: qemu-img convert writes its target with cache=unsafe by default.
-    await copy(src, dst, { zeroInit, topOnly, compress: !!req.compress });
+    // a target that takes only compressed writes (vmdk streamOptimized) gets them, as qemu-img gives them
+    const needsCompressed = (dst as { needsCompressedWrites?: boolean }).needsCompressedWrites === true;
+    await copy(src, dst, { zeroInit, topOnly, compress: !!req.compress || needsCompressed });
   } catch (e) {
     if (dst) await dst.close().catch(() => undefined);
     dst = null;
@@ -95,7 +102,7 @@ async function* plan(src: BlockNode, unit: number, topOnly: boolean): AsyncGener
  * guest order: a qcow2 target then allocates exactly as qemu-img's does.
  */
 async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topOnly: boolean; compress: boolean }): Promise<void> {
-  if (o.compress) return copyCompressed(src, dst as Qcow2Image, o);
+  if (o.compress) return copyCompressed(src, dst as unknown as CompressedTarget, o);
   const cs = dst instanceof Qcow2Image ? dst.clusterSize : 0;
   const unit = Math.max(MIN_SPARSE, cs);
   const inflight: Array<{ w: Work; data: Promise<Buffer> | null }> = [];
@@ -119,9 +126,12 @@ async function copy(src: BlockNode, dst: BlockNode, o: { zeroInit: boolean; topO
  * not entirely zero is read in full (even where the source has a hole) and
  * stored compressed, as qemu-img convert -c does.
  */
-async function copyCompressed(src: BlockNode, dst: Qcow2Image, o: { zeroInit: boolean; topOnly: boolean }): Promise<void> {
+type CompressedTarget = BlockNode & { clusterSize: number; writeCompressed(offset: number, data: Buffer): Promise<void> };
+
+async function copyCompressed(src: BlockNode, dst: CompressedTarget, o: { zeroInit: boolean; topOnly: boolean }): Promise<void> {
   const size = src.size();
   const cs = dst.clusterSize;
+  if (!cs) throw new BlockError('unsupported', `Compression not supported for this target (${dst.driver} without clusters)`, { option: 'compress' });
   for (let off = 0; off < size; off += cs) {
     const n = Math.min(cs, size - off);
     const st = await src.blockStatus(off, n);

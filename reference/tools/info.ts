@@ -2,12 +2,14 @@
 import { asImage, type BlockNode } from '../node.js';
 import { openImage, resolveBacking, shownName } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
+import type { Qcow2Snapshot } from '../formats/qcow2/snapshot-table.js';
+import { snapshotInfo } from './snapshot.js';
 import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 export type InfoJson = Record<string, unknown>;
 
-export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<InfoJson | InfoJson[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret, noIo: true });
+export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<InfoJson | InfoJson[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, forceShare: opts.forceShare, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret, noIO: true });
   try {
     // the name qemu-img shows: NBD's URI with its port, json:{...} for option-style input, ...
     const first = await describe(node, shownName(node) ?? filename);
@@ -29,16 +31,19 @@ export async function imageInfo(filename: string, opts: { format?: string; backi
 /** What a relative backing name is relative to: the image's host file (the shown name may be json:{...}). */
 function baseOf(node: BlockNode, shown: string): string {
   const file = (node as { file?: BlockNode }).file;
-  return file?.driver === 'file' ? file.filename : shown;
+  return file instanceof FileNode ? file.filename : shown;
 }
 
 /** One image's entry, keys in qemu-img's order. */
 async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   const img = asImage(node);
   // a protocol opened as the image itself (json:{"driver": "file", ...}) is its own file
-  const file = (node as { file?: FileNode }).file ?? ('allocatedSize' in node ? (node as unknown as FileNode) : undefined);
+  // a format of several files (vmdk's extents) counts them all itself
+  const file = ('allocatedSize' in node ? (node as unknown as FileNode) : undefined) ?? (node as { file?: FileNode }).file;
   const info: InfoJson = {};
   if (img.backingFile && img.backingFormat) info['backing-filename-format'] = img.backingFormat;
+  const snapshots = (node as { snapshots?: Qcow2Snapshot[] }).snapshots;
+  if (snapshots?.length) info.snapshots = snapshots.map(snapshotInfo);
   info['virtual-size'] = node.size();
   info.filename = filename;
   if (img.clusterSize) info['cluster-size'] = img.clusterSize;
@@ -57,6 +62,6 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
   if (img.encrypted) info.encrypted = true;
   // qemu-img shows dirty-flag only for formats that report block-driver info (raw, qcow2, vdi; not parallels)
   if (img.dirty !== undefined) info['dirty-flag'] = img.dirty;
-  else if (node.driver === 'file') info['dirty-flag'] = false;
+  else if (node instanceof FileNode) info['dirty-flag'] = false;
   return info;
 }

@@ -27,10 +27,10 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   }
 }
 
-export async function ioOnImage(image: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }, commands: IoCommand[]): Promise<void> {
+export async function ioOnImage(image: { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string }, commands: IoCommand[]): Promise<void> {
   const writes = commands.some((c) => c.op !== 'read');
   const crashes = commands.some((c) => c.op === 'crash');
-  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, secrets: asSecretStore(image.secrets), keySecret: image.keySecret, readOnly: !writes, writethrough: crashes });
+  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, secrets: asSecretStore(image.secrets), keySecret: image.keySecret, readOnly: !writes, writethrough: crashes });
   let crashed = false;
   try {
     for (const c of commands) {

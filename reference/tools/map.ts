@@ -7,8 +7,8 @@ import type { MapEntryOutput as MapEntry } from '../types/output-map.js';
 
 export type { MapEntry };
 
-export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<MapEntry[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret });
+export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<MapEntry[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts, forceShare: opts.forceShare, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret });
   try {
     return await mapNode(node);
   } finally {

@@ -11,12 +11,12 @@ import { Qcow2Image } from '../formats/qcow2/image.js';
 
 import type { QemuImgMeasure as MeasureJson } from '../types/output-measure.js';
 
-export async function measure(req: { outputFormat: string; options?: string; size?: number; source?: { filename: string; format?: string } }): Promise<MeasureJson> {
+export async function measure(req: { outputFormat: string; options?: string; size?: number; source?: { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean } }): Promise<MeasureJson> {
   if ((req.size === undefined) === (req.source === undefined)) {
     throw new BlockError('invalid-option', 'Either --size N or one filename must be specified.', { option: 'size' });
   }
   const opts = resolveCreateOptions(req.outputFormat, req.options, { size: req.size ?? 0 }) as Record<string, unknown>;
-  const src = req.source ? await openImage(req.source.filename, { format: req.source.format, readOnly: true }) : null;
+  const src = req.source ? await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, readOnly: true }) : null;
   try {
     const ssize = src ? src.size() : Math.ceil((req.size as number) / 512) * 512;
     if (req.outputFormat === 'raw') return { required: ssize, 'fully-allocated': ssize };

@@ -20,7 +20,7 @@ export async function resizeImage(req: ResizeRequest): Promise<number> {
   if (req.preallocation !== undefined && !PREALLOCATION.includes(req.preallocation)) {
     throw new BlockError('invalid-option', `Invalid preallocation mode: '${req.preallocation}' (allowed: ${PREALLOCATION.join(', ')})`, { option: 'preallocation' });
   }
-  const node = await openImage(req.filename, { format: req.format, readOnly: false, noBacking: true });
+  const node = await openImage(req.filename, { format: req.format, readOnly: false, noBacking: true, resize: true });
   try {
     const img = asImage(node);
     if (!img.resize) throw new BlockError('unsupported', `Image format driver '${node.driver}' does not support resize`);

@@ -245,6 +245,10 @@ export interface CorpusMask {
    */
   regex?: string;
   /**
+   * with regex: each match is cut out of the NUL-terminated text it sits in (the text's later bytes move back and zeroes fill its end) instead of being zeroed, so a random field of varying width (a vmdk CID, unpadded hex) does not shift what follows
+   */
+  cut?: boolean;
+  /**
    * for images of several files: the extra file's name the range is in (default: the image file)
    */
   file?: string;

@@ -17,7 +17,7 @@ export interface VmdkCreateOptions {
    */
   backing_fmt?: 'vmdk';
   /**
-   * Virtual adapter recorded in the descriptor's ddb.adapterType; legacyESX uses 16 heads instead of 255 for the geometry of disks of 1 GiB and more. Any other value is refused.
+   * Virtual adapter recorded in the descriptor's ddb.adapterType; the descriptor's geometry has 16 heads for ide and 255 for every other adapter (legacyESX included), 63 sectors, and size / (63 x heads x 512) cylinders. Any other value is refused.
    */
   adapter_type?: 'ide' | 'lsilogic' | 'buslogic' | 'legacyESX';
   /**

@@ -47,15 +47,16 @@ export async function stageEntry(c: Corpus, e: CorpusItem, dir: string, only: 'c
   return { filename: join(dir, entryFileName(e)), format: e.format };
 }
 
-/** The operations reading the image needs, and the first one the IUT lacks. */
+/** Reading the image needs 'read'; info, map and check are compared where the IUT has them. */
 export function readGap(a: Adapter, e: CorpusItem): string | null {
-  const ops: Operation[] = ['info', 'map', 'read'];
+  return missingCapability(a, e.format, 'read');
+}
+
+/** The parts of reading (info, map, check) the IUT has no operation for: a reader-only implementation is judged on its guest bytes. */
+export function readPartsMissing(a: Adapter, e: CorpusItem): Operation[] {
+  const ops: Operation[] = ['info', 'map'];
   if (e.check !== null) ops.push('check');
-  for (const op of ops) {
-    const why = missingCapability(a, e.format, op);
-    if (why) return why;
-  }
-  return null;
+  return ops.filter((op) => missingCapability(a, e.format, op) !== null);
 }
 
 /** The recipe cannot be replayed through the Adapter, or the IUT lacks an operation for it. */

@@ -74,7 +74,7 @@ const MASKED_MAX_BYTES = 256 * 1024 * 1024;
  * ignored, so a mask never makes two different lengths equal). Only masks
  * without `file` (or naming this file's base name) apply.
  */
-type MaskLike = { offset?: number; length?: number; regex?: string; file?: string; checksum?: { algorithm: 'vpc' | 'crc32c'; offset: number; length: number } };
+type MaskLike = { offset?: number; length?: number; regex?: string; cut?: boolean; file?: string; checksum?: { algorithm: 'vpc' | 'crc32c'; offset: number; length: number } };
 
 /** The checksum a mask names, over `buf`'s range with the checksum field (at `at`) counted as zero. */
 function checksumOf(buf: Buffer, c: NonNullable<MaskLike['checksum']>, at: number): Buffer | null {
@@ -117,7 +117,20 @@ export async function maskedSha256(file: string, masks: ReadonlyArray<MaskLike>)
     if (m.file !== undefined && m.file !== base) continue;
     if (m.regex !== undefined) {
       const text = buf.toString('latin1');
-      for (const hit of text.matchAll(new RegExp(m.regex, 'g'))) buf.fill(0, hit.index!, hit.index! + hit[0].length);
+      const hits = [...text.matchAll(new RegExp(m.regex, 'g'))];
+      // (cut: last match first, so earlier matches keep their positions)
+      for (const hit of m.cut ? hits.reverse() : hits) {
+        const at = hit.index!;
+        const n = hit[0].length;
+        if (!m.cut) {
+          buf.fill(0, at, at + n);
+          continue;
+        }
+        const nul = buf.indexOf(0, at + n);
+        const end = nul < 0 ? buf.length : nul;
+        buf.copy(buf, at, at + n, end);
+        buf.fill(0, end - n, end);
+      }
     } else {
       const start = m.offset! < 0 ? buf.length + m.offset! : m.offset!;
       if (start >= 0 && start < buf.length) buf.fill(0, start, Math.min(buf.length, start + m.length!));

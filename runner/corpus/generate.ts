@@ -83,8 +83,11 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
     for (const r of build) {
       const file = await buildWithQemu(r, scratch, tools);
       await canonicaliseInPlace(file);
-      const obs = await observeWithQemu(file, imageFormat(r), scratch, tools);
       const keep = await sameOutsideMasks(r, file, oldById.get(r.id));
+      // A kept image is the golden one: images built on it (and its record) see the golden file's
+      // random fields, not the rebuild's (a vmdk overlay records its base's CID).
+      if (keep) await sparseCopy(join(IMAGES_DIR, imageFileName(r)), file);
+      const obs = await observeWithQemu(file, imageFormat(r), scratch, tools);
       const entry = entryOf(r, keep ? oldById.get(r.id)!.fileSha256 : await sha256File(file), obs);
       if (keep) kept.add(r.id);
       built.set(r.id, file);

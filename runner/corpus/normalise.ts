@@ -21,7 +21,11 @@ export function normaliseInfo(info: ImageInfo, imagePath: string): Record<string
     if (k === 'filename' && typeof v === 'string') out[k] = basename(v);
     // qemu prints this one resolved (absolute when the image path was), so express it like the recorded name
     else if (k === 'full-backing-filename' && typeof v === 'string') out[k] = relToImage(imagePath, v);
-    else if (k === 'backing-image' && typeof v === 'object' && v !== null) {
+    // vmdk lists its extent files as opened (with the image's directory): keep their base names
+    else if (k === 'format-specific' && typeof v === 'object' && v !== null && Array.isArray((v as { data?: { extents?: unknown } }).data?.extents)) {
+      const fs = v as { type: string; data: Record<string, Json> & { extents: Record<string, Json>[] } };
+      out[k] = { ...fs, data: { ...fs.data, extents: fs.data.extents.map((e) => (typeof e.filename === 'string' ? { ...e, filename: basename(e.filename) } : e)) } } as unknown as Json;
+    } else if (k === 'backing-image' && typeof v === 'object' && v !== null) {
       const b = v as ImageInfo;
       out[k] = normaliseInfo(b, typeof b.filename === 'string' ? resolve(dirname(resolve(imagePath)), b.filename) : imagePath);
     } else out[k] = v as Json;

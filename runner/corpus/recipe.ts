@@ -50,6 +50,12 @@ export interface RecipeMask {
   length?: number;
   /** instead of offset/length: a regular expression over the file read as latin1; matches are zeroed */
   regex?: string;
+  /**
+   * With regex: cut each match out of the NUL-terminated text it sits in (the
+   * text's later bytes move back, zeroes fill its end) instead of zeroing it, for
+   * random fields of varying width such as a vmdk CID (unpadded hex).
+   */
+  cut?: boolean;
   /** the extra file of a several-file image the field is in (default: the image file) */
   file?: string;
   /**
@@ -164,6 +170,7 @@ function checkMask(id: string, m: RecipeMask, i: number): void {
     if (!Number.isSafeInteger(m.offset)) throw new RecipeError(id, `${f}.offset`, 'an integer (negative: from the end)');
     if (!isUint(m.length) || m.length === 0) throw new RecipeError(id, `${f}.length`, 'a positive integer');
   }
+  if (m.cut !== undefined && (typeof m.cut !== 'boolean' || m.regex === undefined)) throw new RecipeError(id, `${f}.cut`, 'a boolean, with regex only');
   if (m.file !== undefined && !FILE_NAME_RE.test(m.file)) throw new RecipeError(id, `${f}.file`, 'a plain file name');
   if (m.checksum !== undefined) {
     const c = m.checksum;

@@ -6,11 +6,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { execa } from 'execa';
-import { HEADER, INCOMPAT_CORRUPT, readField, writeAt, writeField, type HeaderField } from './qcow2-header.js';
+import { HEADER, INCOMPAT_CORRUPT, readAt, readField, writeAt, writeField, type HeaderField } from './qcow2-header.js';
 
 export interface Defect {
   /** the field the defect is in */
-  field: HeaderField | 'backing file name';
+  field: HeaderField | 'backing file name' | 'bitmap directory';
   apply(path: string): Promise<void>;
 }
 
@@ -38,6 +38,7 @@ export const FIELD_NAMES: Record<Defect['field'], string[]> = {
   refcount_order: ['refcount_order', 'refcount width', 'reference count entry width', 'refcount bits'],
   header_length: ['header_length', 'header length', 'header too short'],
   'backing file name': ['backing file', 'loop'],
+  'bitmap directory': ['bitmap directory', 'bitmap'],
 };
 
 const GiB = 2 ** 30;
@@ -90,6 +91,27 @@ export const DEFECTS: Record<string, Defect> = {
       await writeField(p, 'nb_snapshots', 1n << 20n);
     },
   },
+  'snapshot table entry claims 5000 bytes of extra data': {
+    field: 'snapshots_offset',
+    apply: async (p) => patchSnapshotEntry(p, 36, 5000),
+  },
+  'snapshots_offset is not cluster aligned': {
+    field: 'snapshots_offset',
+    apply: async (p) => {
+      await takeSnapshot(p);
+      await writeField(p, 'snapshots_offset', (await readField(p, 'snapshots_offset')) + 8n);
+    },
+  },
+  'bitmap directory points outside the file': {
+    field: 'bitmap directory',
+    apply: async (p) => {
+      await execa('qemu-img', ['bitmap', '--add', p, 'b0'], { timeout: 60_000, stdin: 'ignore' });
+      const at = await extensionAt(p, 0x23852875);
+      const v = Buffer.alloc(8);
+      v.writeBigUInt64BE(BigInt(64 * GiB));
+      await writeAt(p, at + 16, v);
+    },
+  },
   'incompatible_features has an unknown bit': set('incompatible_features', () => 1n << 40n),
   'header_length is 48': set('header_length', () => 48n),
   'backing_file_offset points past the end of the file': {
@@ -108,6 +130,31 @@ export const DEFECTS: Record<string, Defect> = {
     apply: async (p) => setBackingName(p, Buffer.from(p.split('/').pop() ?? p)),
   },
 };
+
+/** Where the data of a header extension of this type starts (after its type and length). */
+async function extensionAt(path: string, type: number): Promise<number> {
+  let pos = Number(await readField(path, 'header_length'));
+  for (;;) {
+    const h = await readAt(path, pos, 8);
+    const t = h.readUInt32BE(0);
+    if (t === 0) throw new Error(`${path} has no header extension 0x${type.toString(16)}`);
+    if (t === type) return pos + 8;
+    pos += 8 + Math.ceil(h.readUInt32BE(4) / 8) * 8;
+  }
+}
+
+/** A real snapshot "s1" taken by qemu-img, so that its table entry can then be damaged. */
+async function takeSnapshot(path: string): Promise<void> {
+  await execa('qemu-img', ['snapshot', '-c', 's1', path], { timeout: 60_000, stdin: 'ignore' });
+}
+
+/** Takes a snapshot, then sets the u32 at `at` in its table entry. */
+async function patchSnapshotEntry(path: string, at: number, value: number): Promise<void> {
+  await takeSnapshot(path);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value);
+  await writeAt(path, Number(await readField(path, 'snapshots_offset')) + at, b);
+}
 
 /** Sets the corrupt bit: a valid image qemu must refuse to open for writing. */
 export async function markCorrupt(path: string): Promise<void> {

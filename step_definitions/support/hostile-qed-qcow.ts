@@ -63,7 +63,7 @@ const QED: Record<string, QedQcowDefect> = {
   'an L2 entry points into the L1 table': d('l2_table', [], (put) => put(448 * 1024, le64(64n * 1024n))),
 };
 
-// qcow base: 4 KiB clusters, 512-entry L2 tables; the L1 table at 48.
+// qcow base: 4 KiB clusters, 512-entry L2 tables; the L1 table at 48, the first L2 table at 4096.
 const QCOW: Record<string, QedQcowDefect> = {
   'magic is wrong': d('magic', ['not in qcow format', 'not a qcow image'], (put) => put(0, be32(0x12345678))),
   'version is 3': d('version', ['qcow version'], (put) => put(4, be32(3))),
@@ -73,6 +73,10 @@ const QCOW: Record<string, QedQcowDefect> = {
   'cluster_bits is 20': d('cluster_bits', ['cluster size'], (put) => put(32, Buffer.from([20]))),
   'l2_bits is 20': d('l2_bits', ['L2 table size'], (put) => put(33, Buffer.from([20]))),
   'crypt_method is 7': d('crypt_method', ['encryption method'], (put) => put(36, be32(7))),
+  'l1_table_offset points past the end of the file': d('l1_table_offset', ['L1 table'], (put) => put(40, be64(1n << 40n))),
+  // The L1 table is at 48, the first L2 table at 4096, data from 8192.
+  'L1 entry points past the end of the file': d('l1_table', ['L2 table'], (put) => put(48, be64(1n << 40n))),
+  'L2 entry points past the end of the file': d('l2_table', ['data offset'], (put) => put(4096, be64(1n << 40n))),
   'backing_file_size is 5000': d('backing_file_size', ['backing file name too long'], async (put) => { await put(8, be64(48n)); await put(16, be32(5000)); }),
   'backing file names the image itself': d('backing file', ['backing_file', 'loops', 'lock'], async (put, path) => {
     const name = Buffer.from(basename(path));

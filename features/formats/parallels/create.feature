@@ -1,7 +1,8 @@
 @format:parallels @op:create
 Feature: creating Parallels images
   The manual lists parallels among the read-only formats; QEMU 7.2 creates and writes
-  it. A parallels image is a 64-byte header, a BAT with one entry per cluster, and the
+  it, and so does the reference (the last two scenarios state the manual; the expectations
+  record both implementations' divergence). A parallels image is a 64-byte header, a BAT with one entry per cluster, and the
   clusters. cluster_size is rounded up to a multiple of 512 bytes.
 
   @spec:parallels
@@ -68,3 +69,14 @@ Feature: creating Parallels images
       | off    |
       | falloc |
       | full   |
+
+  @spec:parallels
+  Scenario: parallels is a read-only format (the manual): creating an image is refused
+    When a 16 MiB parallels image is created
+    Then creation fails naming "parallels"
+
+  @spec:parallels @op:write
+  Scenario: parallels is a read-only format (the manual): a guest write is refused
+    Given a parallels image that qemu-img made and wrote
+    When a write of 4 KiB of pattern 0x33 at offset 0 is attempted
+    Then the write fails

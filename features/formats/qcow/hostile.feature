@@ -20,5 +20,8 @@ Feature: hostile qcow images are refused without harm
       | cluster_bits is 20                  |
       | l2_bits is 20                       |
       | crypt_method is 7                   |
+      | l1_table_offset points past the end of the file |
+      | L1 entry points past the end of the file        |
+      | L2 entry points past the end of the file        |
       | backing_file_size is 5000           |
       | backing file names the image itself |

@@ -29,6 +29,9 @@ Feature: hostile qcow2 headers are refused without harm
       | refcount_table_clusters is 2^31                              | refcount_table_clusters |
       | refcount_order is 7                                          | refcount_order          |
       | nb_snapshots is 2^20 with snapshots past the end of the file | nb_snapshots            |
+      | snapshot table entry claims 5000 bytes of extra data         | snapshots_offset        |
+      | snapshots_offset is not cluster aligned                      | snapshots_offset        |
+      | bitmap directory points outside the file                     | bitmap directory        |
       | incompatible_features has an unknown bit                     | incompatible_features   |
       | header_length is 48                                          | header_length           |
       | backing_file_offset points past the end of the file          | backing_file_offset     |

@@ -40,7 +40,7 @@ export class QcowImage implements ImageNode {
   private cipher: SectorCipher | null = null;
   get encrypted(): boolean { return this.header.cryptMethod === 1; }
 
-  static async open(file: ProtocolNode, key: { secrets?: SecretStore; keySecret?: string; noIo?: boolean } = {}): Promise<QcowImage> {
+  static async open(file: ProtocolNode, key: { secrets?: SecretStore; keySecret?: string; noIO?: boolean } = {}): Promise<QcowImage> {
     const head = await file.read(0, Math.min(HEADER_BYTES, file.size()));
     const h = decodeHeader(head, file.size());
     if (h.cryptMethod === 1 && !file.readOnly) {
@@ -48,7 +48,7 @@ export class QcowImage implements ImageNode {
     }
     const l1 = await file.read(h.l1TableOffset, h.l1Size * 8);
     const img = new QcowImage(file, h, l1);
-    if (h.cryptMethod === 1 && !(key.noIo && !key.keySecret)) {
+    if (h.cryptMethod === 1 && !(key.noIO && !key.keySecret)) {
       if (!key.keySecret) throw new BlockError('invalid-option', "Parameter 'encrypt.key-secret' is required for cipher", { option: 'encrypt.key-secret' });
       img.cipher = legacyAesCipher(lookupSecret(key.secrets ?? new Map(), key.keySecret, 'encrypt.key-secret'));
     }

@@ -8,7 +8,7 @@
  * rewrites the stored counts; with "all" it also fixes corruptions.
  */
 import type { CheckResult } from '../../../adapters/adapter.js';
-import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
+import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, MAX_L1_BYTES } from './layout.js';
 import type { Qcow2Image } from './image.js';
 
 export interface CheckOptions {
@@ -165,6 +165,63 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
         log(`ERROR OFLAG_COPIED data cluster: l2_entry=${e.host.toString(16)} refcount=${refs}`);
         t.corruptions++;
         t.copiedFixes.push({ table: l2Off, index: j, l1: false });
+      }
+    }
+  }
+  // Every snapshot's tree counts too (QEMU checks no flags or statistics there).
+  for (const sn of img.snapshots) {
+    if (sn.l1Size * 8 > MAX_L1_BYTES) {
+      log(`ERROR snapshot ${sn.id} (${sn.name}) l1_size=0x${sn.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`);
+      t.corruptions++;
+      continue;
+    }
+    if (sn.l1TableOffset % cs) {
+      log(`ERROR snapshot ${sn.id} (${sn.name}) l1_offset=0x${sn.l1TableOffset.toString(16)}: L1 table is not cluster-aligned; snapshot table entry corrupted`);
+      t.corruptions++;
+      continue;
+    }
+    if (!sn.l1Size) continue;
+    if (!ref(sn.l1TableOffset, sn.l1Size * 8, 'snapshot L1 table')) continue;
+    if (sn.l1TableOffset + sn.l1Size * 8 > fileSize) continue;
+    const raw = await img.file.read(sn.l1TableOffset, sn.l1Size * 8);
+    for (let i = 0; i < sn.l1Size; i++) {
+      const l2Off = Number(raw.readBigUInt64BE(i * 8) & 0x00fffffffffffe00n);
+      if (!l2Off) continue;
+      if (l2Off % cs) {
+        log(`ERROR snapshot ${sn.id} L1 entry ${i}: L2 table offset 0x${l2Off.toString(16)} is not cluster aligned`);
+        t.corruptions++;
+        continue;
+      }
+      if (!ref(l2Off, cs, 'L2 table')) continue;
+      if (l2Off + cs > fileSize) continue;
+      const table = await img.file.read(l2Off, cs);
+      for (let j = 0; j < img.l2.entries; j++) {
+        const e = img.l2.decode(table, j);
+        if (e.kind === 'compressed') ref(e.host, Math.max(1, e.compressedSize), 'compressed cluster');
+        else if ((e.kind === 'normal' || e.kind === 'zero-alloc') && !img.hasDataFile) {
+          if (e.host % cs) {
+            log(`ERROR offset=${e.host.toString(16)}: Cluster is not properly aligned; L2 entry corrupted.`);
+            t.corruptions++;
+          } else ref(e.host, cs, 'data cluster');
+        }
+      }
+    }
+  }
+  if (img.snapshotsSize) ref(img.header.snapshotsOffset, img.snapshotsSize, 'snapshot table');
+  // Persistent bitmaps: the directory, each bitmap table and its data clusters.
+  if (img.bitmaps) {
+    ref(img.bitmaps.offset, img.bitmaps.size, 'bitmap directory');
+    for (const b of img.bitmaps.bitmaps) {
+      if (!b.tableSize) continue;
+      if (!ref(b.tableOffset, b.tableSize * 8, 'bitmap table')) continue;
+      const raw = await img.file.read(b.tableOffset, b.tableSize * 8);
+      for (let k = 0; k < b.tableSize; k++) {
+        const data = Number(raw.readBigUInt64BE(k * 8) & 0x00fffffffffffe00n);
+        if (!data) continue;
+        if (data % cs) {
+          log(`ERROR bitmap '${b.name}': data cluster 0x${data.toString(16)} is not cluster aligned`);
+          t.corruptions++;
+        } else ref(data, cs, 'bitmap data cluster');
       }
     }
   }

@@ -27,7 +27,7 @@ export interface Qcow2Crypto {
   luks?: LuksHeader;
 }
 
-export interface KeyContext { secrets?: SecretStore; keySecret?: string; noIo?: boolean }
+export interface KeyContext { secrets?: SecretStore; keySecret?: string; noIO?: boolean }
 
 export async function openQcow2Crypto(file: BlockNode, cryptMethod: number, exts: HeaderExtension[], ctx: KeyContext): Promise<Qcow2Crypto> {
   if (cryptMethod !== 1 && cryptMethod !== 2) throw malformed('crypt_method', `unknown encryption method ${cryptMethod} (1 aes, 2 luks)`, 32);
@@ -36,7 +36,7 @@ export async function openQcow2Crypto(file: BlockNode, cryptMethod: number, exts
     return lookupSecret(ctx.secrets ?? new Map(), ctx.keySecret, 'encrypt.key-secret');
   };
   if (cryptMethod === 1) {
-    return { format: 'aes', physical: false, cipher: ctx.noIo && !ctx.keySecret ? null : legacyAesCipher(key()) };
+    return { format: 'aes', physical: false, cipher: ctx.noIO && !ctx.keySecret ? null : legacyAesCipher(key()) };
   }
   const ext = exts.find((e) => e.type === EXT_CRYPTO_HEADER);
   if (!ext || ext.data.length < 16) throw malformed('crypto_header', 'a LUKS-encrypted qcow2 image needs the full disk encryption header extension', 32);
@@ -47,7 +47,7 @@ export async function openQcow2Crypto(file: BlockNode, cryptMethod: number, exts
   }
   const h = parseLuksHeader(await file.read(off, 592));
   new SectorCipher(h.cipherName, h.cipherMode, Buffer.alloc(h.keyBytes, 1));
-  if (ctx.noIo && !ctx.keySecret) return { format: 'luks', physical: true, cipher: null, luks: h };
+  if (ctx.noIO && !ctx.keySecret) return { format: 'luks', physical: true, cipher: null, luks: h };
   // key material offsets count from the LUKS header; the container is the extension's clusters
   const { masterKey } = await unlockLuks(h, key(), Math.max(len, h.payloadOffset * LUKS_SECTOR), (o, n) => file.read(off + o, n));
   return { format: 'luks', physical: true, cipher: new SectorCipher(h.cipherName, h.cipherMode, masterKey), luks: h };

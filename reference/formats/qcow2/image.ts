@@ -11,14 +11,16 @@ import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '..
 import type { CheckResult } from '../../../adapters/adapter.js';
 import { FileNode } from '../../protocols/file.js';
 import {
-  AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE,
+  AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
-  MAX_L1_BYTES, MAX_REFTABLE_BYTES, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
+  MAX_L1_BYTES, MAX_REFTABLE_BYTES, OFFSET_MASK, OFLAG_COPIED, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
   type HeaderExtension, type Qcow2Header,
 } from './layout.js';
 import { L2Codec, SUBCLUSTERS, type L2Entry } from './l2.js';
 import { Refcounts, refcountMetadata } from './refcount.js';
 import { compressCluster, decompressCluster } from './compress.js';
+import { readSnapshotTable, type Qcow2Snapshot } from './snapshot-table.js';
+import { bitmapsInfo, markDirty, readBitmapDirectory, trackingBitmaps, type BitmapDirectory } from './bitmaps.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -46,6 +48,11 @@ export class Qcow2Image implements ImageNode {
   /** the node guest data lives in: the image file, or the external data file */
   data: BlockNode;
   backing: BlockNode | null = null;
+  /** the internal snapshots, in table order, and the table's size in bytes */
+  snapshots: Qcow2Snapshot[] = [];
+  snapshotsSize = 0;
+  /** the persistent dirty bitmaps (null: no bitmaps extension, or one a bitmap-unaware program made stale) */
+  bitmaps: BitmapDirectory | null = null;
   /**
    * L2 tables in memory, and the byte ranges changed since they were last
    * written. Like QEMU's writeback metadata caches, changes reach the file on
@@ -128,9 +135,6 @@ export class Qcow2Image implements ImageNode {
     if (h.cryptMethod !== 0 && !opts.readOnly && !opts.forCheck) {
       throw new BlockError('unsupported', `writing encrypted qcow2 images (crypt_method ${h.cryptMethod}) is not supported by the reference yet; it reads them (qemu-img convert gets the data out)`, { field: 'crypt_method' });
     }
-    if (h.nbSnapshots !== 0) {
-      throw new BlockError('unsupported', `qcow2 internal snapshots (${h.nbSnapshots}) are not supported by the reference yet`, { field: 'nb_snapshots' });
-    }
     if (h.size > 2 ** 55) throw malformed('size', `virtual size ${h.size} is too large`, 24);
     // Tables must lie inside the file and clear of the header cluster.
     const l2Entries = cs / ((h.incompatibleFeatures & INCOMPAT_EXTL2) ? 16 : 8);
@@ -166,6 +170,11 @@ export class Qcow2Image implements ImageNode {
     const rc = await Refcounts.load(file, { clusterBits: h.clusterBits, refcountOrder: h.refcountOrder }, h.refcountTableOffset, h.refcountTableClusters);
     const img = new Qcow2Image(file, h, exts, l1, rc, opts);
     if (h.cryptMethod !== 0) img.crypto = await openQcow2Crypto(file, h.cryptMethod, exts, opts.key ?? {});
+    const table = await readSnapshotTable(file, h.snapshotsOffset, h.nbSnapshots, cs, h.size);
+    img.snapshots = table.snapshots;
+    img.snapshotsSize = table.size;
+    const bext = exts.find((e) => e.type === EXT_BITMAPS);
+    if (bext && (h.autoclearFeatures & AUTOCLEAR_BITMAPS)) img.bitmaps = await readBitmapDirectory(file, bext.data, cs);
     for (const e of exts) {
       if (e.type === EXT_BACKING_FORMAT) img.backingFormat = e.data.toString('utf8');
       if (e.type === EXT_DATA_FILE) img.dataFileName = e.data.toString('utf8');
@@ -209,6 +218,7 @@ export class Qcow2Image implements ImageNode {
     if (this.hasDataFile) data['data-file-raw'] = this.dataFileRaw;
     data['compression-type'] = this.header.compressionType === 1 ? 'zstd' : 'zlib';
     if (v3) data['lazy-refcounts'] = this.lazyRefcounts;
+    if (this.bitmaps?.bitmaps.length) data.bitmaps = bitmapsInfo(this.bitmaps);
     data['refcount-bits'] = 2 ** this.header.refcountOrder;
     if (this.crypto) data.encrypt = encryptInfo(this.crypto);
     if (v3) {
@@ -298,8 +308,22 @@ export class Qcow2Image implements ImageNode {
   private async writeL1Entry(i: number, l2Offset: number): Promise<void> {
     this.l1[i] = l2Offset;
     const b = Buffer.alloc(8);
-    if (l2Offset) b.writeBigUInt64BE(BigInt(l2Offset) | (1n << 63n));
+    if (l2Offset) b.writeBigUInt64BE(await this.l1EntryValue(l2Offset));
     await this.file.write(this.header.l1TableOffset + i * 8, b);
+  }
+
+  /** An active L1 entry: COPIED when the L2 table is not shared with a snapshot (refcount 1). */
+  async l1EntryValue(l2Offset: number): Promise<bigint> {
+    if (!l2Offset) return 0n;
+    const copied = (await this.refcounts.get(l2Offset / this.clusterSize)) === 1;
+    return BigInt(l2Offset) | (copied ? OFLAG_COPIED : 0n);
+  }
+
+  /** The active L1 table as it belongs on disk, `size` entries (zero padded). */
+  async l1Bytes(size = this.l1.length): Promise<Buffer> {
+    const b = Buffer.alloc(size * 8);
+    for (let i = 0; i < this.l1.length && i < size; i++) if (this.l1[i]) b.writeBigUInt64BE(await this.l1EntryValue(this.l1[i]), i * 8);
+    return b;
   }
 
   /** The L2 table for a guest cluster, allocating an empty one when missing. */
@@ -312,7 +336,15 @@ export class Qcow2Image implements ImageNode {
       this.l2Dirty.set(off, [0, this.clusterSize]);
       await this.writeL1Entry(l1i, off);
     } else if ((await this.refcounts.get(off / this.clusterSize)) !== 1) {
-      throw new BlockError('unsupported', 'writing to L2 tables shared with snapshots is not supported by the reference yet');
+      // Shared with a snapshot: copy the table first (QEMU's l2_allocate), then drop
+      // this tree's reference to the old one. Its entries keep their (shared) clusters.
+      const old = await this.loadL2(off);
+      const fresh = await this.refcounts.alloc(1);
+      await this.cacheL2(fresh, Buffer.from(old));
+      this.l2Dirty.set(fresh, [0, this.clusterSize]);
+      await this.writeL1Entry(l1i, fresh);
+      await this.refcounts.decrement(off, 1);
+      off = fresh;
     }
     return { table: await this.loadL2(off), offset: off, index: guestCluster % this.l2.entries };
   }
@@ -337,6 +369,103 @@ export class Qcow2Image implements ImageNode {
     for (let k = 0; k < n; k++) this.l2.encode(table, index + k, h + k * this.clusterSize, true, false, this.l2.extended ? all : undefined);
     await this.writeL2Entries(offset, table, index, n);
     return { host: h };
+  }
+
+  // ---- snapshots: reference counts of a whole tree ----------------------------------
+
+  /**
+   * qcow2_update_snapshot_refcount: add `addend` (+1, -1 or 0) to the refcount of
+   * every L2 table and cluster the L1 entries reference, and set the COPIED flags
+   * of the L2 entries from the new counts. Returns the L1 entries with their new
+   * COPIED flags; the caller writes them where they belong.
+   */
+  async adjustTreeRefcounts(l1: readonly bigint[], addend: number): Promise<{ entries: bigint[]; modified: boolean }> {
+    const cs = this.clusterSize;
+    const rc = this.refcounts;
+    const entries = [...l1];
+    let modified = false;
+    for (let i = 0; i < entries.length; i++) {
+      const l2Off = Number(entries[i] & OFFSET_MASK);
+      if (!l2Off) continue;
+      if (l2Off % cs) throw new BlockError('corrupt', `L1 entry ${i}: L2 table offset 0x${l2Off.toString(16)} is not cluster aligned`, { offset: l2Off });
+      const table = await this.loadL2(l2Off);
+      let first = -1;
+      let last = -1;
+      for (let j = 0; j < this.l2.entries; j++) {
+        const e = this.l2.decode(table, j);
+        if (e.kind === 'compressed') {
+          if (addend) await rc.addRange(e.host, Math.floor((e.host + e.compressedSize - 1) / cs) - Math.floor(e.host / cs) + 1, addend);
+          continue;
+        }
+        let refs = 0;
+        if (e.kind === 'normal' || e.kind === 'zero-alloc') {
+          if (e.host % cs) throw new BlockError('corrupt', `L2 entry at 0x${(l2Off + j * this.l2.entrySize).toString(16)}: cluster offset 0x${e.host.toString(16)} is not aligned`, { offset: l2Off + j * this.l2.entrySize });
+          if (addend) await rc.addRange(e.host, 1, addend);
+          refs = await rc.get(e.host / cs);
+        }
+        const copied = refs === 1;
+        if (copied !== e.copied) {
+          const p = j * this.l2.entrySize;
+          const hi = table.readUInt32BE(p);
+          table.writeUInt32BE((copied ? hi | 0x80000000 : hi & 0x7fffffff) >>> 0, p);
+          if (first < 0) first = j;
+          last = j;
+        }
+      }
+      if (first >= 0) await this.writeL2Entries(l2Off, table, first, last - first + 1);
+      if (addend) await rc.addRange(l2Off, 1, addend);
+      const refs = await rc.get(l2Off / cs);
+      if (refs === 0) {
+        // freed: forget it, so that no stale write lands in a cluster handed out again
+        this.l2Cache.delete(l2Off);
+        this.l2Dirty.delete(l2Off);
+      }
+      const value = BigInt(l2Off) | (refs === 1 ? OFLAG_COPIED : 0n);
+      if (value !== entries[i]) {
+        entries[i] = value;
+        modified = true;
+      }
+    }
+    return { entries, modified };
+  }
+
+  /** The active L1 entries as they stand on disk (with their COPIED flags). */
+  async activeL1Entries(): Promise<bigint[]> {
+    const raw = await this.file.read(this.header.l1TableOffset, this.l1.length * 8);
+    const out: bigint[] = [];
+    for (let i = 0; i < this.l1.length; i++) out.push(this.l1[i] ? raw.readBigUInt64BE(i * 8) : 0n);
+    return out;
+  }
+
+  /** Replace the active L1 table's entries (same size), in memory and on disk. */
+  async setActiveL1(entries: readonly bigint[]): Promise<void> {
+    const b = Buffer.alloc(this.l1.length * 8);
+    for (let i = 0; i < this.l1.length; i++) {
+      const v = entries[i] ?? 0n;
+      b.writeBigUInt64BE(v, i * 8);
+      this.l1[i] = Number(v & OFFSET_MASK);
+    }
+    await this.file.write(this.header.l1TableOffset, b);
+  }
+
+  /** Start of a metadata operation (snapshot create, apply, delete): the same guards as a write. */
+  async beginMetadataChange(): Promise<void> {
+    await this.beforeWrite();
+    if (this.hasDataFile) throw new BlockError('unsupported', 'Operation not supported: internal snapshots need the data in the image file (no data_file)', { option: 'data_file' });
+  }
+
+  /**
+   * End of one: clusters whose count dropped to zero are zeroed (QEMU discards
+   * what snapshot operations free, pass-discard-snapshot), then everything is written back.
+   */
+  async endMetadataChange(): Promise<void> {
+    const cs = this.clusterSize;
+    for (const [off, len] of this.refcounts.freed) {
+      const n = Math.min(len, this.file.size() - off);
+      if (n > 0 && (await this.refcounts.get(off / cs)) === 0) await this.file.write(off, Buffer.alloc(n));
+    }
+    this.refcounts.freed = [];
+    await this.writeBack();
   }
 
   // ---- reads ----------------------------------------------------------------------
@@ -456,6 +585,7 @@ export class Qcow2Image implements ImageNode {
     while (pos < data.length) {
       pos += await this.writeWithinL2(offset + pos, data.subarray(pos));
     }
+    await this.markBitmaps(offset, data.length);
     await this.afterWrite();
   }
 
@@ -672,6 +802,7 @@ export class Qcow2Image implements ImageNode {
       else await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
       pos = cEnd;
     }
+    await this.markBitmaps(offset, length);
     await this.afterWrite();
   }
 
@@ -783,7 +914,16 @@ export class Qcow2Image implements ImageNode {
       this.zeroFreed = true;
       await this.releaseOld([e]);
     }
+    await this.markBitmaps(offset, length);
     await this.afterWrite();
+  }
+
+  /** Enabled bitmaps record every guest write, zeroing and discard (as QEMU's bdrv_set_dirty does). */
+  private async markBitmaps(offset: number, length: number): Promise<void> {
+    const list = trackingBitmaps(this.bitmaps);
+    if (!list.length) return;
+    const w = { file: this.file, clusterSize: this.clusterSize, allocCluster: () => this.refcounts.alloc(1) };
+    for (const b of list) await markDirty(w, b, offset, length);
   }
 
   private async afterWrite(): Promise<void> {
@@ -853,24 +993,7 @@ export class Qcow2Image implements ImageNode {
     }
     if (newSize === old) return;
     await this.beforeWrite();
-    const needL1 = Math.ceil(newSize / perL1);
-    if (needL1 > this.l1.length) {
-      const bytes = needL1 * 8;
-      const offset = await this.refcounts.alloc(Math.ceil(bytes / cs));
-      const table = Buffer.alloc(bytes);
-      this.l1.forEach((v, i) => { if (v) table.writeBigUInt64BE(BigInt(v) | (1n << 63n), i * 8); });
-      await this.file.write(offset, table);
-      const oldOffset = this.header.l1TableOffset;
-      const oldClusters = Math.ceil((this.l1.length * 8) / cs);
-      const h = Buffer.alloc(12);
-      h.writeUInt32BE(needL1, 0);
-      h.writeBigUInt64BE(BigInt(offset), 4);
-      await this.file.write(36, h);
-      this.header.l1Size = needL1;
-      this.header.l1TableOffset = offset;
-      this.l1 = [...this.l1, ...new Array(needL1 - this.l1.length).fill(0)];
-      if (oldClusters) await this.refcounts.decrement(oldOffset, oldClusters);
-    }
+    await this.growL1(Math.ceil(newSize / perL1));
     await this.setSize(newSize);
     const prealloc = opts.preallocation ?? 'off';
     if (prealloc !== 'off') {
@@ -890,6 +1013,25 @@ export class Qcow2Image implements ImageNode {
     }
     await this.afterWrite();
     await this.writeBack();
+  }
+
+  /** qcow2_grow_l1_table with exact size: a new table of `needL1` entries, the old one freed. */
+  async growL1(needL1: number): Promise<void> {
+    if (needL1 <= this.l1.length) return;
+    const cs = this.clusterSize;
+    const bytes = needL1 * 8;
+    const offset = await this.refcounts.alloc(Math.ceil(bytes / cs));
+    await this.file.write(offset, await this.l1Bytes(needL1));
+    const oldOffset = this.header.l1TableOffset;
+    const oldClusters = Math.ceil((this.l1.length * 8) / cs);
+    const h = Buffer.alloc(12);
+    h.writeUInt32BE(needL1, 0);
+    h.writeBigUInt64BE(BigInt(offset), 4);
+    await this.file.write(36, h);
+    this.header.l1Size = needL1;
+    this.header.l1TableOffset = offset;
+    this.l1 = [...this.l1, ...new Array(needL1 - this.l1.length).fill(0)];
+    if (oldClusters) await this.refcounts.decrement(oldOffset, oldClusters);
   }
 
   private async setSize(size: number): Promise<void> {
@@ -1076,6 +1218,7 @@ export class Qcow2Image implements ImageNode {
     this.l2.encodeCompressed(table, index, host, z.length);
     await this.writeL2Entries(l2Off, table, index, 1);
     await this.releaseOld([old]);
+    await this.markBitmaps(offset, data.length);
     await this.afterWrite();
   }
 

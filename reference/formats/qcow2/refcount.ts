@@ -155,6 +155,14 @@ export class Refcounts {
     return (await this.update(first * this.clusterSize, last - first + 1, 1)) !== AGAIN;
   }
 
+  /** Add `addend` to n clusters from `offset` (negative: drop references), allocating refcount blocks as needed. */
+  async addRange(offset: number, n: number, addend: number): Promise<void> {
+    for (;;) {
+      const r = await this.update(offset, n, addend);
+      if (r !== AGAIN) return;
+    }
+  }
+
   async decrement(offset: number, n: number): Promise<void> {
     await this.update(offset, n, -1);
   }
