@@ -37,12 +37,31 @@ export class ImplError extends Error {
   }
 }
 
+/**
+ * A secret object, as `--object secret,id=ID,data=...|file=...[,format=base64]` gives qemu-img one.
+ * `data` is the secret itself: an adapter must never put it on a command line, in a message or
+ * in a report (the qemu adapter writes it to a private file and passes `file=`).
+ */
+export interface SecretObject {
+  id: string;
+  data?: string;
+  file?: string;
+  format?: 'raw' | 'base64';
+}
+
 export interface ImageRef {
   filename: string;
   /** -f; omitted means probe */
   format?: string;
   /** --image-opts: `filename` is a dotted option list (driver=qcow2,file.filename=...); format must be absent */
   imageOpts?: boolean;
+  /** the secret objects this image needs (qemu-img --object) */
+  secrets?: SecretObject[];
+  /**
+   * open with this secret as the image's key: luks `key-secret=ID`, qcow/qcow2 `encrypt.key-secret=ID`
+   * (qemu-img takes it in --image-opts or json: form; info needs none)
+   */
+  keySecret?: string;
   /** -U / --force-share: open sharing every permission with other users (image locking); read-only opens only */
   forceShare?: boolean;
 }
@@ -56,6 +75,8 @@ export interface CreateRequest {
   options?: string;
   backingFile?: string;
   backingFormat?: string;
+  /** secret objects the -o text names (key-secret=ID, encrypt.key-secret=ID) */
+  secrets?: SecretObject[];
 }
 
 /** qemu-io style guest I/O: what qemu-io -c "write -P 0xab 0 64k" etc. do. */

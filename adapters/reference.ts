@@ -52,6 +52,8 @@ export function createReferenceAdapter(): Adapter {
         qed: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'], qcow: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
+        luks: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
+        'qcow2+luks': ['info', 'read', 'map', 'convert', 'compare'], 'qcow2+aes': ['info', 'read', 'map', 'convert', 'compare'], // encrypted qcow2: read (data liberation); creating and writing them is not implemented yet
         bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
@@ -66,7 +68,7 @@ export function createReferenceAdapter(): Adapter {
       await createImage(req);
     }),
     info: (image, opts) => guard(async () => {
-      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, backingChain: opts?.backingChain });
+      const r = await imageInfo(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, backingChain: opts?.backingChain, secrets: image.secrets, keySecret: image.keySecret });
       if (!Array.isArray(r)) return r as ImageInfo;
       // The contract nests the chain as backing-image, top first.
       for (let i = r.length - 2; i >= 0; i--) r[i]['backing-image'] = r[i + 1];
@@ -74,7 +76,7 @@ export function createReferenceAdapter(): Adapter {
     }),
     check: (image, opts) => guard(async () => {
       try {
-        return await checkImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, repair: opts?.repair });
+        return await checkImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, repair: opts?.repair, secrets: image.secrets, keySecret: image.keySecret });
       } catch (e) {
         if (e instanceof BlockError && e.code === 'unsupported' && /does not support checks/.test(e.message)) {
           return { 'check-errors': 0, exitCode: 63 } as CheckResult;
@@ -82,7 +84,7 @@ export function createReferenceAdapter(): Adapter {
         throw e;
       }
     }),
-    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare })),
+    map: (image) => guard(() => mapImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, secrets: image.secrets, keySecret: image.keySecret })),
     measure: (req) => guard(() => measure({ outputFormat: req.outputFormat, options: req.options, size: req.size, source: req.source })),
     convert: (req) => guard(() => convertImage(req)),
     compare: (a, b) => guard(() => compareImages(a, b)),

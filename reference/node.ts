@@ -80,6 +80,8 @@ export interface ImageNode extends BlockNode {
   backing?: BlockNode | null;
   /** qemu-img info's cluster-size, where the format has clusters */
   clusterSize?: number;
+  /** qemu-img info's "encrypted": true for an encrypted image */
+  encrypted?: boolean;
   /** qemu-img info's dirty-flag */
   dirty?: boolean;
   /** qemu-img info's format-specific {type, data} */

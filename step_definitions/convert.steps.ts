@@ -24,6 +24,7 @@ async function convert(world: QbcWorld, spec: ConvertSpec, mayFail = false): Pro
   const sourceName = spec.from ?? world.current;
   const target = spec.noCreate ? world.image(spec.into) : world.declare(spec.into ?? 'converted', spec.format);
   world.lastTarget = target;
+  if (!spec.noCreate) world.keyed(target, spec.options);
   const req: ConvertRequest = { source, target };
   if (spec.options) req.options = spec.options;
   if (spec.compress) req.compress = true;
@@ -61,6 +62,10 @@ When('the image is converted to {format} compressed with {string}', function (th
 
 When('image {string} is converted to {format} as {string}', function (this: QbcWorld, from: string, format: string, into: string) {
   return convert(this, { format, from, into });
+});
+
+When('image {string} is converted to {format} as {string} with {string}', function (this: QbcWorld, from: string, format: string, into: string, options: string) {
+  return convert(this, { format, from, into, options });
 });
 
 When('image {string} is converted to {format} as {string} backed by {string}', function (this: QbcWorld, from: string, format: string, into: string, backing: string) {

@@ -21,6 +21,8 @@ function request(world: QbcWorld, spec: CreateSpec): CreateRequest {
   const target = world.declare(spec.name, spec.format);
   world.lastTarget = target;
   const req: CreateRequest = { format: spec.format, filename: target.filename };
+  world.keyed(target, spec.options);
+  if (target.secrets) req.secrets = target.secrets;
   if (spec.size !== undefined) req.size = spec.size;
   if (spec.options !== undefined && spec.options !== '') req.options = spec.options;
   if (spec.backing !== undefined) {

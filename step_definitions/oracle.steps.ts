@@ -59,8 +59,9 @@ function comparable(i: ImageInfo): Record<string, unknown> {
   const pick = (o: Record<string, unknown>, keys: string[]) =>
     Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   return {
-    ...pick(i, ['format', 'virtual-size', 'cluster-size', 'backing-filename', 'backing-filename-format', 'dirty-flag']),
-    'format-specific': pick(spec, ['compat', 'lazy-refcounts', 'refcount-bits', 'corrupt', 'extended-l2', 'compression-type', 'data-file', 'data-file-raw']),
+    ...pick(i, ['format', 'virtual-size', 'cluster-size', 'backing-filename', 'backing-filename-format', 'dirty-flag', 'encrypted']),
+    'format-specific': pick(spec, ['compat', 'lazy-refcounts', 'refcount-bits', 'corrupt', 'extended-l2', 'compression-type', 'data-file', 'data-file-raw',
+      'cipher-alg', 'cipher-mode', 'ivgen-alg', 'ivgen-hash-alg', 'hash-alg', 'payload-offset', 'uuid', 'master-key-iters']),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumber';
-import { missingCapability, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
+import { missingCapability, type SecretObject, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
 import type { Defect } from './support/hostile-qcow2.js';
 
 export interface QbcParameters {
@@ -43,6 +43,8 @@ export class QbcWorld extends World<QbcParameters> {
   /** the defect a hostile image was given, and its file hash before the scenario acted */
   defect: Defect | null = null;
   sha256Before = '';
+  /** the secret objects the scenario defined (qemu-img --object secret,...), given to every request */
+  secrets: SecretObject[] = [];
 
   constructor(options: IWorldOptions<QbcParameters>) {
     super(options);
@@ -66,6 +68,18 @@ export class QbcWorld extends World<QbcParameters> {
     const img: NamedImage = { filename: this.path(`${name}.${format}`), format };
     this.images.set(name, img);
     this.current = name;
+    return img;
+  }
+
+  /**
+   * An image created with options that name a key secret (key-secret=ID, encrypt.key-secret=ID)
+   * is opened with that secret from then on; every request carries the scenario's secrets.
+   */
+  keyed(img: NamedImage, options: string | undefined): NamedImage {
+    if (this.secrets.length === 0) return img;
+    img.secrets = [...this.secrets];
+    const m = /(?:^|,)(?:encrypt\.)?key-secret=([^,]+)/.exec(options ?? '');
+    if (m) img.keySecret = m[1];
     return img;
   }
 

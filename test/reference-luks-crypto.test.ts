@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BlockError } from '../reference/errors.js';
+import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE } from '../adapters/qemu-secrets.js';
 import { LUKS_SECTOR, MAX_PBKDF2_ITERATIONS, SectorCipher, buildLuks, parseLuksHeader, serializeLuksHeader, unlockLuks } from '../reference/crypto/luks1.js';
 
 let dir = '';
@@ -39,16 +40,19 @@ function reader(file: string) {
   return { size: b.length, header: b.subarray(0, 4096), readAt: async (o: number, l: number) => Buffer.from(b.subarray(o, o + l)), all: b };
 }
 
-/** qemu-img LUKS creation sometimes fails with "Unable to get accurate CPU usage": retry at most 3 times. */
+/**
+ * qemu-img's LUKS creation fails now and then on these machines with "Unable to get accurate
+ * CPU usage" (its PBKDF timing probe read a zero CPU time). As the qemu adapter does, such a run
+ * is retried, up to CPU_USAGE_ATTEMPTS runs in all, and each retry is said on stderr; any other
+ * failure (or the last flaky one) is final.
+ */
 async function qemuCreateLuks(file: string, opts: string, size: string): Promise<void> {
-  let last = '';
-  for (let i = 0; i < 3; i++) {
+  for (let i = 1; ; i++) {
     const r = await execa('qemu-img', ['create', '-f', 'luks', '--object', `secret,id=sec0,file=${keyFile}`, '-o', `key-secret=sec0,iter-time=10${opts}`, file, size], { reject: false, timeout: 30_000 });
-    if (!r.failed) return;
-    last = r.stderr;
-    if (!/accurate CPU usage/.test(r.stderr)) break;
+    if (r.exitCode === 0 && !r.failed) return;
+    if (!CPU_USAGE_FLAKE.test(r.stderr) || i === CPU_USAGE_ATTEMPTS) throw new Error(`qemu-img create -f luks failed (attempt ${i} of ${CPU_USAGE_ATTEMPTS}): ${r.stderr}`);
+    process.stderr.write(`qemuCreateLuks ${file}: qemu-img said "Unable to get accurate CPU usage" (its PBKDF timing probe); retrying, attempt ${i + 1} of ${CPU_USAGE_ATTEMPTS}\n`);
   }
-  throw new Error(`qemu-img create -f luks failed: ${last}`);
 }
 
 for (const mode of ['', ',cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=aes-256,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1']) {

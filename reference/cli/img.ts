@@ -22,6 +22,7 @@ import { bitmapImage, type BitmapAction } from '../tools/bitmap.js';
 import { ddImage } from '../tools/dd.js';
 import { snapshotImage, snapshotTable, type SnapshotAction } from '../tools/snapshot.js';
 import { has, last, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { secretStore, type SecretStore } from '../crypto/secret.js';
 
 const PROG = 'qbc img';
 
@@ -30,6 +31,11 @@ function imageSource(p: ParsedArgs): { format?: string; imageOpts?: boolean } {
   const imageOpts = has(p, 'image-opts');
   if (imageOpts && last(p, 'f') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
   return { format: last(p, 'f'), imageOpts };
+}
+
+/** The secrets the command's --object options define (qemu-img takes each once per command). */
+function objects(p: ParsedArgs): SecretStore {
+  return secretStore(p.opts.get('object') ?? []);
 }
 
 /** -U / --force-share: share every permission with other users of the image (image locking). */
@@ -53,7 +59,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const [filename, sizeText] = p.positional;
       if (!filename) throw new UsageError('Expecting image file name');
       const size = sizeText === undefined ? undefined : parseSize(sizeText, 'size');
-      const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F') });
+      const opts = await createImage({ format, filename, size, options, backingFile: last(p, 'b'), backingFormat: last(p, 'F'), secrets: objects(p) });
       if (!has(p, 'q')) {
         const given = new Set(options ? parseQemuOpts(options).values.keys() : []);
         if (last(p, 'b') !== undefined) given.add('backing_file');
@@ -68,7 +74,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     flags: ['backing-chain', 'U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
       const filename = one(p);
-      const info = await imageInfo(filename, { ...imageSource(p), ...forceShare(p), backingChain: has(p, 'backing-chain') });
+      const info = await imageInfo(filename, { ...imageSource(p), ...forceShare(p), backingChain: has(p, 'backing-chain'), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(JSON.stringify(info, null, 4));
       else for (const i of Array.isArray(info) ? info : [info]) out(humanInfo(i));
       return 0;
@@ -86,7 +92,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const logs: string[] = [];
       let r;
       try {
-        r = await checkImage(filename, { ...imageSource(p), ...forceShare(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
+        r = await checkImage(filename, { ...imageSource(p), ...forceShare(p), secrets: objects(p), repair: repair as 'leaks' | 'all' | undefined, log: (l) => logs.push(l) });
       } catch (e) {
         if (e instanceof BlockError && /does not support checks/.test(e.message)) {
           process.stderr.write(`${PROG}: This image format does not support checks\n`);
@@ -107,7 +113,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     withValue: ['f', 'output', 'object', 'start-offset', 'max-length'],
     flags: ['U', 'force-share', 'h', 'image-opts'],
     async run(p, out) {
-      const entries = await mapImage(one(p), { ...imageSource(p), ...forceShare(p) });
+      const entries = await mapImage(one(p), { ...imageSource(p), ...forceShare(p), secrets: objects(p) });
       if (last(p, 'output') === 'json') out(`[${entries.map(mapLine).join(',\n')}]`);
       else {
         out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File`);
@@ -144,7 +150,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
       if (targetOpts && last(p, 'O') !== undefined) throw new UsageError('--image-opts and --format are mutually exclusive');
       await convertImage({
-        source: { filename: src, ...imageSource(p), ...forceShare(p) },
+        source: { filename: src, ...imageSource(p), ...forceShare(p) }, secrets: objects(p),
         target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
@@ -243,7 +249,8 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       // --image-opts makes both names option lists; -F is a format, so it clashes too
       const imageOpts = has(p, 'image-opts');
       if (imageOpts && (last(p, 'f') !== undefined || last(p, 'F') !== undefined)) throw new UsageError('--image-opts and --format are mutually exclusive');
-      const r = await compareImages({ filename: a, format: last(p, 'f'), imageOpts, ...forceShare(p) }, { filename: b, format: last(p, 'F'), imageOpts, ...forceShare(p) }, { strict: has(p, 's') });
+      const secrets = objects(p);
+      const r = await compareImages({ filename: a, format: last(p, 'f'), imageOpts, ...forceShare(p), secrets }, { filename: b, format: last(p, 'F'), imageOpts, ...forceShare(p), secrets }, { strict: has(p, 's') });
       if (!has(p, 'q')) out(r.message);
       return r.identical ? 0 : 1;
     },
@@ -335,6 +342,7 @@ function humanInfo(i: Record<string, unknown>): string {
   if (i['cluster-size']) lines.push(`cluster_size: ${i['cluster-size']}`);
   if (i['backing-filename']) lines.push(`backing file: ${i['backing-filename']}`);
   if (i['backing-filename-format']) lines.push(`backing file format: ${i['backing-filename-format']}`);
+  if (i.encrypted) lines.push('encrypted: yes');
   const snaps = snapshotTable((i.snapshots as Parameters<typeof snapshotTable>[0] | undefined) ?? []);
   if (snaps) lines.push(snaps);
   const fs = i['format-specific'] as { data: Record<string, unknown> } | undefined;

@@ -13,6 +13,8 @@ import { runIo, type IoCommand } from '../tools/io.js';
 import { asImage, type BlockNode } from '../node.js';
 import { has, last, parseArgs, UsageError } from './args.js';
 
+import { secretStore } from '../crypto/secret.js';
+
 const PROG = 'qbc io';
 
 export async function main(argv: string[]): Promise<number> {
@@ -36,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${PROG}: --image-opts and --format are mutually exclusive\n`);
       return 1;
     }
-    node = await openImage(filename, { format: last(parsed, 'f'), imageOpts, readOnly: has(parsed, 'r'), forceShare: has(parsed, 'U') || has(parsed, 'force-share'), writethrough: cache === 'writethrough' || cache === 'directsync' });
+    node = await openImage(filename, { format: last(parsed, 'f'), imageOpts, secrets: secretStore(parsed.opts.get('object') ?? []), readOnly: has(parsed, 'r'), forceShare: has(parsed, 'U') || has(parsed, 'force-share'), writethrough: cache === 'writethrough' || cache === 'directsync' });
   } catch (e) {
     // qemu-io words lock clashes without qemu-img's "Could not open 'NAME': "
     const m = (e as Error).message;

@@ -50,3 +50,60 @@ export function lookupSecret(secrets: ReadonlyMap<string, Secret>, id: string | 
   if (!s) throw new BlockError('invalid-option', `No secret with id '${id}' found (${option})`, { option, value: id });
   return s.value;
 }
+
+/** The secrets one command holds, by id. */
+export type SecretStore = ReadonlyMap<string, Secret>;
+
+/** The Adapter contract's secret object (fields instead of text) as a secret. */
+export function secretFromObject(o: { id: string; data?: string; file?: string; format?: string }): Secret {
+  const text = ['secret', `id=${o.id}`];
+  if (o.data !== undefined) text.push(`data=${o.data}`);
+  if (o.file !== undefined) text.push(`file=${o.file}`);
+  if (o.format !== undefined) text.push(`format=${o.format}`);
+  return parseSecretObject(text.map((t) => t.replaceAll(',', ',,')).join(','));
+}
+
+/** A store from `--object` texts or contract objects; a repeated id is refused, as qemu refuses a duplicate object. */
+export function secretStore(objects: Iterable<string | { id: string; data?: string; file?: string; format?: string }> = []): SecretStore {
+  const m = new Map<string, Secret>();
+  for (const o of objects) {
+    const s = typeof o === 'string' ? parseSecretObject(o) : secretFromObject(o);
+    if (m.has(s.id)) throw new BlockError('invalid-option', `attempt to add duplicate property '${s.id}' to object (type 'container')`, { option: 'id', value: s.id });
+    m.set(s.id, s);
+  }
+  return m;
+}
+
+/** Secrets as a tool receives them: a store already built (the CLI's --object) or the contract's objects. */
+export type SecretsLike = SecretStore | ReadonlyArray<{ id: string; data?: string; file?: string; format?: string }> | undefined;
+
+export function asSecretStore(x: SecretsLike): SecretStore | undefined {
+  if (x === undefined) return undefined;
+  return x instanceof Map ? x : secretStore(x as ReadonlyArray<{ id: string }>);
+}
+
+/** Every secret of a command in one store (ids must not repeat with different values). */
+export function mergeSecrets(...parts: SecretsLike[]): SecretStore | undefined {
+  const m = new Map<string, Secret>();
+  for (const p of parts) {
+    const s = asSecretStore(p);
+    if (!s) continue;
+    for (const [id, v] of s) {
+      const had = m.get(id);
+      if (had && !had.value.equals(v.value)) throw new BlockError('invalid-option', `attempt to add duplicate property '${id}' to object (type 'container')`, { option: 'id', value: id });
+      m.set(id, v);
+    }
+  }
+  return m.size ? m : undefined;
+}
+
+/** The key-secret an -o text names (key-secret=ID or encrypt.key-secret=ID), as qemu-img convert carries it to the target's open. */
+export function keySecretInOptions(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  let found: string | undefined;
+  for (const part of text.replaceAll(',,', '\u0000').split(',')) {
+    const m = /^(?:encrypt\.)?key-secret=(.*)$/.exec(part);
+    if (m) found = m[1].replaceAll('\u0000', ',');
+  }
+  return found;
+}

@@ -3,6 +3,7 @@
  * probe, create and open. Formats only ever talk to their `file` child node.
  */
 import type { BlockNode, ProtocolNode } from '../node.js';
+import type { SecretStore } from '../crypto/secret.js';
 
 export interface OpenContext {
   readOnly: boolean;
@@ -12,6 +13,18 @@ export interface OpenContext {
   writethrough?: boolean;
   /** cache=unsafe (qemu-img convert's target): flushes a driver asks for may be skipped */
   cacheUnsafe?: boolean;
+  /** the command's secret objects, and the id of the one holding this image's key */
+  secrets?: SecretStore;
+  keySecret?: string;
+  /** no guest I/O will follow (qemu-img info): an encrypted image may open without its key */
+  noIO?: boolean;
+}
+
+/** What create gets besides the options: the command's secret objects. */
+export interface CreateContext {
+  /** the name the user gave the image (formats of several files name theirs after it) */
+  filename?: string;
+  secrets?: SecretStore;
 }
 
 export interface FormatDriver {
@@ -23,7 +36,7 @@ export interface FormatDriver {
    * `ctx.filename` is the name the user gave (the file being written may be a
    * temporary one beside it): formats of several files (vmdk) name theirs after it.
    */
-  create(file: ProtocolNode, options: Record<string, unknown>, ctx?: { filename: string }): Promise<void>;
+  create(file: ProtocolNode, options: Record<string, unknown>, ctx?: CreateContext): Promise<void>;
   open(file: ProtocolNode, ctx: OpenContext): Promise<BlockNode>;
   /** option names this driver acts on (the schema lists them all) */
   readonly createOptionKeys: readonly string[];

@@ -8,6 +8,7 @@ import { vdiDriver } from './vdi.js';
 import { parallelsDriver } from './parallels.js';
 import { vpcDriver } from './vpc.js';
 import { vhdxDriver } from './vhdx/index.js';
+import { luksDriver } from './luks.js';
 import { bochsDriver } from './bochs.js';
 import { cloopDriver } from './cloop.js';
 import { dmgDriver } from './dmg/index.js';
@@ -22,6 +23,7 @@ export const formatDrivers: ReadonlyMap<string, FormatDriver> = new Map<string, 
   ['qcow', qcowDriver],
   ['vpc', vpcDriver],
   ['vhdx', vhdxDriver],
+  ['luks', luksDriver],
   ['bochs', bochsDriver],
   ['cloop', cloopDriver],
   ['dmg', dmgDriver],

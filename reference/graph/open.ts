@@ -22,6 +22,7 @@ import { drivers } from '../uri/drivers.js';
 import { blockdevSchema, hasBlockdevSchema } from '../uri/validate.js';
 import { NULL_DEFAULT_SIZE } from '../uri/null.js';
 import type { QDict } from '../options/qdict.js';
+import type { SecretStore } from '../crypto/secret.js';
 
 export interface OpenImageOptions {
   format?: string;
@@ -34,12 +35,26 @@ export interface OpenImageOptions {
   imageOpts?: boolean;
   /** cache=unsafe: drivers may skip the flushes they would order (qemu-img convert's target) */
   cacheUnsafe?: boolean;
+  /** the secret objects of the command (--object secret,...) */
+  secrets?: SecretStore;
+  /** key-secret of the image (luks key-secret, qcow/qcow2 encrypt.key-secret), unless its options name one */
+  keySecret?: string;
   /** -U / --force-share: share every permission with other users of the image (read-only opens only) */
   forceShare?: boolean;
-  /** the open does no guest I/O (qemu-img info): it holds no consistent-read permission */
+  /**
+   * the open does no guest I/O (qemu-img info): it holds no consistent-read permission,
+   * and an encrypted image opens without its key
+   */
   noIO?: boolean;
   /** the user will resize the image (qemu-img resize): it holds the resize permission */
   resize?: boolean;
+}
+
+/** The key-secret an image's options name: luks `key-secret`, qcow/qcow2 `encrypt.key-secret`. */
+function keySecretOf(typed: Record<string, unknown>): string | undefined {
+  const enc = typed.encrypt as Record<string, unknown> | undefined;
+  const v = typed['key-secret'] ?? enc?.['key-secret'] ?? typed['encrypt.key-secret'];
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** qemu's refusal of force-share on a writable open (block.c). */
@@ -114,7 +129,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     }
     case 'iscsi':
       if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI: Failed to connect to LUN : the iSER (RDMA) transport is not supported by the reference', { option: 'transport', value: 'iser' });
-      if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' needs secret objects, which the reference does not have yet; give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
+      if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' is not supported by the reference yet (its secret objects serve only the formats' key-secret); give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
       return IscsiClientNode.connect({
         portal: String(o.portal), target: String(o.target), lun: Number(o.lun ?? 0),
         user: typeof o.user === 'string' ? o.user : undefined, password: typeof o.password === 'string' ? o.password : undefined,
@@ -224,7 +239,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     format = spec.driver ?? (await probe(file));
     const driver = driverFor(format);
     lockImageFile(filename, file, format, readOnly || spec.typed['read-only'] === true, opts, forceShare);
-    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe });
+    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIO: opts.noIO });
   } catch (e) {
     await file.close();
     throw e;

@@ -1,16 +1,17 @@
 /** qemu-img compare: do two images show the same guest bytes? */
 import { openImage } from '../graph/open.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 export interface CompareResult { identical: boolean; message: string; offset?: number }
 
 const CHUNK = 1024 * 1024;
 
-export interface CompareSource { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean }
+export interface CompareSource { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string }
 
 export async function compareImages(a: CompareSource, b: CompareSource, opts: { strict?: boolean } = {}): Promise<CompareResult> {
-  const na = await openImage(a.filename, { format: a.format, imageOpts: a.imageOpts, forceShare: a.forceShare, readOnly: true });
+  const na = await openImage(a.filename, { format: a.format, imageOpts: a.imageOpts, forceShare: a.forceShare, secrets: asSecretStore(a.secrets), keySecret: a.keySecret, readOnly: true });
   try {
-    const nb = await openImage(b.filename, { format: b.format, imageOpts: b.imageOpts, forceShare: b.forceShare, readOnly: true });
+    const nb = await openImage(b.filename, { format: b.format, imageOpts: b.imageOpts, forceShare: b.forceShare, secrets: asSecretStore(b.secrets), keySecret: b.keySecret, readOnly: true });
     try {
       if (opts.strict && na.size() !== nb.size()) return { identical: false, message: 'Strict mode: Image size mismatch!' };
       const common = Math.min(na.size(), nb.size());

@@ -12,9 +12,10 @@ import type { BlockNode } from '../node.js';
 import { Qcow2Image } from '../formats/qcow2/image.js';
 import { createImage } from './create.js';
 import type { ConvertRequest } from '../../adapters/adapter.js';
+import { keySecretInOptions, mergeSecrets, type SecretsLike } from '../crypto/secret.js';
 
 /** The Adapter contract's convert request: -f, -O, -o, -c, -n, -B/-F. */
-export type ConvertImageRequest = ConvertRequest;
+export type ConvertImageRequest = ConvertRequest & { secrets?: SecretsLike };
 
 const CHUNK = 2 * 1024 * 1024;
 const MIN_SPARSE = 4096;
@@ -24,7 +25,9 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
   if (req.target.imageOpts && !req.noCreate) {
     throw new BlockError('option-conflict', '--target-image-opts requires use of -n flag', { option: 'target-image-opts' });
   }
-  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, readOnly: true });
+  // one set of secret objects serves the whole command, as qemu-img's --object does
+  const secrets = mergeSecrets(req.secrets, req.source.secrets, req.target.secrets);
+  const src = await openImage(req.source.filename, { format: req.source.format, imageOpts: req.source.imageOpts, forceShare: req.source.forceShare, secrets, keySecret: req.source.keySecret, readOnly: true });
   let created = false;
   let dst: BlockNode | null = null;
   try {
@@ -34,13 +37,14 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     if (!req.noCreate) {
       await createImage({
         format: req.target.format, filename: req.target.filename, size: src.size(), options: req.options,
-        backingFile: req.backingFile, backingFormat: req.backingFormat,
+        backingFile: req.backingFile, backingFormat: req.backingFormat, secrets,
       });
       created = true;
     }
     // --target-image-opts: the target is an option list (which names its own format)
     const targetOpts = req.target.imageOpts ? { imageOpts: true } : { format: req.target.format };
-    dst = await openImage(req.target.filename, { ...targetOpts, readOnly: false, cacheUnsafe: true });
+    // the target opens with the key-secret its -o text named (qemu-img's img_add_key_secrets)
+    dst = await openImage(req.target.filename, { ...targetOpts, readOnly: false, cacheUnsafe: true, secrets, keySecret: req.target.keySecret ?? keySecretInOptions(req.options) });
     if (dst.size() < src.size() && req.noCreate) {
       throw new BlockError('invalid-size', `Target is smaller than the source (${dst.size()} < ${src.size()})`);
     }

@@ -14,6 +14,7 @@ import { resolveCreateOptions } from '../options/create-options.js';
 import { findProtocol, parseFilename, protocolOf } from '../uri/index.js';
 import { createOverSsh } from '../protocols/ssh/open.js';
 import type { CreateRequest } from '../../adapters/adapter.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 /**
  * The reference creates images in host files only: a protocol filename
@@ -63,13 +64,14 @@ function refuseIfInUse(filename: string, format: string): void {
 }
 
 /** The same request the Adapter contract defines: -f, file, size, -o text, -b, -F. */
-export type CreateImageRequest = CreateRequest;
+export type CreateImageRequest = Omit<CreateRequest, 'secrets'> & { secrets?: SecretsLike };
 
 export async function createImage(req: CreateImageRequest): Promise<Record<string, unknown>> {
   const driver = driverFor(req.format);
   if (driver.canCreate === false) {
     throw new BlockError('unsupported', `${req.filename}: Format driver '${req.format}' does not support image creation`, { option: 'format', value: req.format });
   }
+  const secrets = asSecretStore(req.secrets);
   const protocol = refuseNonFileTarget(req.filename);
   const extra: { size?: number; backing_file?: string; backing_fmt?: string } = {};
   if (req.size !== undefined) extra.size = req.size;
@@ -96,7 +98,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   opts.size = Math.ceil((opts.size as number) / 512) * 512;
 
   if (protocol === 'ssh') {
-    await createOverSsh(protocolOf(parseFilename(req.filename)).typed as Record<string, unknown>, (file) => driver.create(file, opts));
+    await createOverSsh(protocolOf(parseFilename(req.filename)).typed as Record<string, unknown>, (file) => driver.create(file, opts, { secrets }));
     return opts;
   }
 
@@ -105,7 +107,7 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
   const tmp = path.join(dir, `.${path.basename(req.filename)}.qbc-${process.pid}-${Date.now()}.tmp`);
   const file = FileNode.open(tmp, { create: true });
   try {
-    await driver.create(file, opts, { filename: req.filename });
+    await driver.create(file, opts, { filename: req.filename, secrets });
     await file.flush();
     await file.close();
     fs.renameSync(tmp, req.filename);

@@ -4,11 +4,12 @@ import { openImage, resolveBacking, shownName } from '../graph/open.js';
 import { FileNode } from '../protocols/file.js';
 import type { Qcow2Snapshot } from '../formats/qcow2/snapshot-table.js';
 import { snapshotInfo } from './snapshot.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 export type InfoJson = Record<string, unknown>;
 
-export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; forceShare?: boolean } = {}): Promise<InfoJson | InfoJson[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, forceShare: opts.forceShare, noIO: true });
+export async function imageInfo(filename: string, opts: { format?: string; backingChain?: boolean; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<InfoJson | InfoJson[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, noBacking: !opts.backingChain, imageOpts: opts.imageOpts, forceShare: opts.forceShare, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret, noIO: true });
   try {
     // the name qemu-img shows: NBD's URI with its port, json:{...} for option-style input, ...
     const first = await describe(node, shownName(node) ?? filename);
@@ -58,6 +59,7 @@ async function describe(node: BlockNode, filename: string): Promise<InfoJson> {
     info['full-backing-filename'] = resolveBacking(baseOf(node, filename), img.backingFile);
     info['backing-filename'] = img.backingFile;
   }
+  if (img.encrypted) info.encrypted = true;
   // qemu-img shows dirty-flag only for formats that report block-driver info (raw, qcow2, vdi; not parallels)
   if (img.dirty !== undefined) info['dirty-flag'] = img.dirty;
   else if (node instanceof FileNode) info['dirty-flag'] = false;

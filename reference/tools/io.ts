@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { asImage } from '../node.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 import type { BlockNode } from '../node.js';
 import type { IoCommand } from '../../adapters/adapter.js';
 
@@ -26,10 +27,10 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   }
 }
 
-export async function ioOnImage(image: { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean }, commands: IoCommand[]): Promise<void> {
+export async function ioOnImage(image: { filename: string; format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string }, commands: IoCommand[]): Promise<void> {
   const writes = commands.some((c) => c.op !== 'read');
   const crashes = commands.some((c) => c.op === 'crash');
-  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, readOnly: !writes, writethrough: crashes });
+  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, forceShare: image.forceShare, secrets: asSecretStore(image.secrets), keySecret: image.keySecret, readOnly: !writes, writethrough: crashes });
   let crashed = false;
   try {
     for (const c of commands) {
@@ -45,8 +46,8 @@ export async function ioOnImage(image: { filename: string; format?: string; imag
   }
 }
 
-export async function guestSha256(image: { filename: string; format?: string; imageOpts?: boolean }): Promise<string> {
-  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, readOnly: true });
+export async function guestSha256(image: { filename: string; format?: string; imageOpts?: boolean; secrets?: SecretsLike; keySecret?: string }): Promise<string> {
+  const node = await openImage(image.filename, { format: image.format, imageOpts: image.imageOpts, secrets: asSecretStore(image.secrets), keySecret: image.keySecret, readOnly: true });
   try {
     const h = createHash('sha256');
     const chunk = 4 * 1024 * 1024;

@@ -1,13 +1,14 @@
 /** qemu-img map --output=json: extents of the guest disk and where they come from. */
 import { openImage } from '../graph/open.js';
 import type { BlockNode } from '../node.js';
+import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
 import type { MapEntryOutput as MapEntry } from '../types/output-map.js';
 
 export type { MapEntry };
 
-export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean; forceShare?: boolean } = {}): Promise<MapEntry[]> {
-  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts, forceShare: opts.forceShare });
+export async function mapImage(filename: string, opts: { format?: string; imageOpts?: boolean; forceShare?: boolean; secrets?: SecretsLike; keySecret?: string } = {}): Promise<MapEntry[]> {
+  const node = await openImage(filename, { format: opts.format, readOnly: true, imageOpts: opts.imageOpts, forceShare: opts.forceShare, secrets: asSecretStore(opts.secrets), keySecret: opts.keySecret });
   try {
     return await mapNode(node);
   } finally {

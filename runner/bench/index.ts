@@ -4,6 +4,7 @@ import { coreCases } from './core.js';
 import { nbdCases } from './nbd.js';
 import { filenameCases } from './filenames.js';
 import { vpcVhdxCases } from './vpc-vhdx.js';
+import { luksCases } from './luks.js';
 import { fmt4Cases } from './fmt4.js';
 import { iscsiCases } from './iscsi.js';
 import { sshCases } from './ssh.js';
@@ -17,6 +18,7 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['nbd', nbdCases],
   ['filenames', filenameCases],
   ['vpc-vhdx', vpcVhdxCases],
+  ['luks', luksCases],
   ['fmt4', fmt4Cases],
   ['iscsi', iscsiCases],
   ['ssh', sshCases],

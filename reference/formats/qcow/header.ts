@@ -11,7 +11,7 @@
  *    32   1  cluster_bits         9 .. 16
  *    33   1  l2_bits              6 .. 13 (entries per L2 table = 2^l2_bits)
  *    34   2  padding
- *    36   4  crypt_method         0 none, 1 AES (not implemented here)
+ *    36   4  crypt_method         0 none, 1 AES (read by the reference; see image.ts)
  *    40   8  l1_table_offset
  *
  * L1 entries are L2 table offsets (0 = none). L2 entries are 0 (unallocated:
@@ -73,9 +73,6 @@ export function decodeHeader(b: Buffer, fileLength: number): QcowHeader {
   if (l2Bits < 6 || l2Bits > 13) throw malformed('l2_bits', `${l2Bits}: L2 table size must be between 512 and 64k`, 33);
   const cryptMethod = b.readUInt32BE(36);
   if (cryptMethod > 1) throw malformed('crypt_method', `invalid encryption method ${cryptMethod}`, 36);
-  if (cryptMethod === 1) {
-    throw new BlockError('unsupported', 'crypt_method: AES-encrypted qcow images are not supported by the reference (the encryption issue adds them)', { field: 'crypt_method', offset: 36 });
-  }
   const shift = BigInt(clusterBits + l2Bits);
   if (sizeBig > (1n << 64n) - 1n - (1n << shift)) throw malformed('size', `Image too large: ${sizeBig}`, 24);
   if (sizeBig > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('size', `${sizeBig} is beyond what the reference handles (2^53)`, 24);

@@ -7,6 +7,9 @@
  * decompressed into a new cluster when partly overwritten. There is no discard
  * and no zero cluster: zeroing writes zeroes.
  */
+import { legacyAesCipher } from '../../crypto/qcow-aes.js';
+import { lookupSecret, type SecretStore } from '../../crypto/secret.js';
+import type { SectorCipher } from '../../crypto/luks1.js';
 import { inflateRawSync } from 'node:zlib';
 import { BlockError } from '../../errors.js';
 import { writeZeroesByWriting, checkRange, type BlockNode, type BlockStatus, type ImageNode, type ProtocolNode } from '../../node.js';
@@ -33,11 +36,22 @@ export class QcowImage implements ImageNode {
     this.l2Entries = 1 << header.l2Bits;
   }
 
-  static async open(file: ProtocolNode): Promise<QcowImage> {
+  /** legacy AES (crypt_method 1): AES-128-CBC per sector, IV the guest sector; null until unlocked */
+  private cipher: SectorCipher | null = null;
+  get encrypted(): boolean { return this.header.cryptMethod === 1; }
+
+  static async open(file: ProtocolNode, key: { secrets?: SecretStore; keySecret?: string; noIO?: boolean } = {}): Promise<QcowImage> {
     const head = await file.read(0, Math.min(HEADER_BYTES, file.size()));
     const h = decodeHeader(head, file.size());
+    if (h.cryptMethod === 1 && !file.readOnly) {
+      throw new BlockError('unsupported', 'writing AES-encrypted qcow images is not supported by the reference; it reads them (qemu-img convert gets the data out)', { field: 'crypt_method', offset: 36 });
+    }
     const l1 = await file.read(h.l1TableOffset, h.l1Size * 8);
     const img = new QcowImage(file, h, l1);
+    if (h.cryptMethod === 1 && !(key.noIO && !key.keySecret)) {
+      if (!key.keySecret) throw new BlockError('invalid-option', "Parameter 'encrypt.key-secret' is required for cipher", { option: 'encrypt.key-secret' });
+      img.cipher = legacyAesCipher(lookupSecret(key.secrets ?? new Map(), key.keySecret, 'encrypt.key-secret'));
+    }
     if (h.backingFileOffset !== 0) img.backingFile = (await file.read(h.backingFileOffset, h.backingFileSize)).toString('utf8');
     return img;
   }
@@ -101,6 +115,11 @@ export class QcowImage implements ImageNode {
 
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length);
+    if (this.encrypted && (offset % 512 || length % 512)) {
+      const s = Math.floor(offset / 512) * 512;
+      const e = Math.min(this.size(), Math.ceil((offset + length) / 512) * 512);
+      return (await this.read(s, e - s)).subarray(offset - s, offset - s + length);
+    }
     const out = Buffer.alloc(length);
     const cs = this.clusterSize;
     let pos = 0;
@@ -114,6 +133,10 @@ export class QcowImage implements ImageNode {
         // A cluster may end past the file (QEMU grows the file by truncation): that part reads as zeroes.
         const avail = Math.max(0, Math.min(n, this.file.size() - (e.host + inCl)));
         if (avail > 0) (await this.file.read(e.host + inCl, avail)).copy(out, pos);
+        if (this.encrypted) {
+          if (!this.cipher) throw new BlockError('invalid-option', "Parameter 'encrypt.key-secret' is required for cipher", { option: 'encrypt.key-secret' });
+          this.cipher.run(false, out.subarray(pos, pos + n), g / 512);
+        }
       } else if (e.kind === 'compressed') {
         (await this.decompress(e)).copy(out, pos, inCl, inCl + n);
       } else if (this.backing) {

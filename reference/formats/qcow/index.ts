@@ -39,8 +39,8 @@ export const qcowDriver: FormatDriver = {
   name: 'qcow',
   probe: (head) => (head.length >= 8 && head.readUInt32BE(0) === QCOW_MAGIC && head.readUInt32BE(4) === 1 ? 100 : 0),
   create: (file, options) => createQcow(file, options as unknown as QcowCreateOptions & { size: number }),
-  async open(file) {
-    return QcowImage.open(file);
+  async open(file, ctx) {
+    return QcowImage.open(file, { secrets: ctx.secrets, keySecret: ctx.keySecret, noIO: ctx.noIO });
   },
   createOptionKeys: ['size', 'backing_file', 'backing_fmt', 'encryption', 'encrypt.format', 'encrypt.key-secret', 'preallocation', 'nocow', 'extent_size_hint'],
 };

@@ -4,6 +4,7 @@
  * status. Allocation order mirrors QEMU's (L2 table first, then the data run) so
  * that the same guest writes produce the same file.
  */
+import { decryptData, encryptInfo, openQcow2Crypto, type KeyContext, type Qcow2Crypto } from './crypto.js';
 import { BlockError, malformed } from '../../errors.js';
 import * as path from 'node:path';
 import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '../../node.js';
@@ -23,6 +24,8 @@ import { bitmapsInfo, markDirty, readBitmapDirectory, trackingBitmaps, type Bitm
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
+  /** the key of an encrypted image: the command's secrets, the encrypt.key-secret id, and whether I/O follows */
+  key?: KeyContext;
   /** opened for check/repair: skip the dirty-bit replay and the corrupt-bit refusal */
   forCheck?: boolean;
 }
@@ -129,8 +132,8 @@ export class Qcow2Image implements ImageNode {
     } else if (h.refcountOrder !== 4) {
       throw malformed('refcount_order', 'version 2 images have 16-bit refcounts', 96);
     }
-    if (h.cryptMethod !== 0) {
-      throw new BlockError('unsupported', `Encrypted qcow2 images (crypt_method ${h.cryptMethod}) are not supported by the reference yet`, { field: 'crypt_method' });
+    if (h.cryptMethod !== 0 && !opts.readOnly && !opts.forCheck) {
+      throw new BlockError('unsupported', `writing encrypted qcow2 images (crypt_method ${h.cryptMethod}) is not supported by the reference yet; it reads them (qemu-img convert gets the data out)`, { field: 'crypt_method' });
     }
     if (h.size > 2 ** 55) throw malformed('size', `virtual size ${h.size} is too large`, 24);
     // Tables must lie inside the file and clear of the header cluster.
@@ -166,6 +169,7 @@ export class Qcow2Image implements ImageNode {
     }
     const rc = await Refcounts.load(file, { clusterBits: h.clusterBits, refcountOrder: h.refcountOrder }, h.refcountTableOffset, h.refcountTableClusters);
     const img = new Qcow2Image(file, h, exts, l1, rc, opts);
+    if (h.cryptMethod !== 0) img.crypto = await openQcow2Crypto(file, h.cryptMethod, exts, opts.key ?? {});
     const table = await readSnapshotTable(file, h.snapshotsOffset, h.nbSnapshots, cs, h.size);
     img.snapshots = table.snapshots;
     img.snapshotsSize = table.size;
@@ -201,6 +205,12 @@ export class Qcow2Image implements ImageNode {
   }
 
   /** qemu-img info's format-specific data for qcow2 */
+  /** set when the image is encrypted (crypt_method 1 or 2) */
+  crypto: Qcow2Crypto | null = null;
+  get encrypted(): boolean {
+    return this.crypto !== null;
+  }
+
   formatSpecific(): { type: string; data: Record<string, unknown> } {
     const v3 = this.header.version >= 3;
     const data: Record<string, unknown> = { compat: v3 ? '1.1' : '0.10' };
@@ -210,6 +220,7 @@ export class Qcow2Image implements ImageNode {
     if (v3) data['lazy-refcounts'] = this.lazyRefcounts;
     if (this.bitmaps?.bitmaps.length) data.bitmaps = bitmapsInfo(this.bitmaps);
     data['refcount-bits'] = 2 ** this.header.refcountOrder;
+    if (this.crypto) data.encrypt = encryptInfo(this.crypto);
     if (v3) {
       data.corrupt = this.corrupt;
       data['extended-l2'] = this.l2.extended;
@@ -461,6 +472,13 @@ export class Qcow2Image implements ImageNode {
 
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length);
+    if (this.crypto && (offset % 512 || length % 512)) {
+      // encrypted data is whole sectors: read them, hand back the part asked for
+      const s = Math.floor(offset / 512) * 512;
+      const e = Math.min(this.size(), Math.ceil((offset + length) / 512) * 512);
+      const b = await this.read(s, e - s);
+      return b.subarray(offset - s, offset - s + length);
+    }
     const out = Buffer.allocUnsafe(length);
     let pos = 0;
     while (pos < length) {
@@ -481,6 +499,7 @@ export class Qcow2Image implements ImageNode {
         }
         if (this.data.readInto) await this.data.readInto(out, pos, e.host + inCl, n);
         else (await this.data.read(e.host + inCl, n)).copy(out, pos);
+        if (this.crypto) decryptData(this.crypto, out.subarray(pos, pos + n), e.host + inCl, g);
         pos += n;
         continue;
       }
@@ -509,7 +528,11 @@ export class Qcow2Image implements ImageNode {
     } else if (e.kind === 'normal') kind = 'data';
     else if (e.kind === 'unallocated') kind = 'backing';
     else kind = 'zero';
-    if (kind === 'data') (await this.data.read(e.host + inCl, n)).copy(out, pos);
+    if (kind === 'data') {
+      const d = await this.data.read(e.host + inCl, n);
+      if (this.crypto) decryptData(this.crypto, d, e.host + inCl, g);
+      d.copy(out, pos);
+    }
     else if (kind === 'zero') out.fill(0, pos, pos + n);
     else (await this.readBacking(g, n)).copy(out, pos);
   }
