@@ -13,12 +13,12 @@
  * removal shows as a recorded expectation; one tagged @refusal is about the error
  * every implementation gives, whether it speaks the protocol or not.
  */
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { After, Before, Given, Then, When } from '@cucumber/cucumber';
 import type { Adapter, ImageInfo, NbdExportHandle, ResolvedFilename } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { attempt, isTypedRefusal } from './support/errors.js';
+import { serveOnLoopbackPort } from './support/nbd-port.js';
 import { parseQemuOpts } from '../reference/options/qemuopts.js';
 import { parseFilename, type NodeSpec } from '../reference/uri/index.js';
 
@@ -266,25 +266,18 @@ Then('opening is refused with {string}', function (this: QbcWorld, text: string)
 
 // --- an NBD export to open by name (the server is the oracle when it can serve, else the implementation) ---
 
-function loopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function exportImage(world: QbcWorld, where: 'socket' | 'port', exportName?: string): Promise<'skipped' | undefined> {
   const server = [world.oracle, world.iut].find((a) => a && a.capabilities.protocols.includes('nbd-server') && a.serveNbd);
   if (!server) return world.notApplicable('neither the implementation nor the oracle can export an image over NBD');
   const img = world.image();
-  const socket = where === 'socket' ? join(world.scratch, 'nbd.sock') : undefined;
-  const port = where === 'port' ? await loopbackPort() : undefined;
-  const handle = await server.serveNbd!(img, { socket, port, exportName });
-  st(world).nbd = { handle, socket, port };
+  if (where === 'port') {
+    const { handle, port } = await serveOnLoopbackPort(server, img, { exportName });
+    st(world).nbd = { handle, port };
+    return undefined;
+  }
+  const socket = join(world.scratch, 'nbd.sock');
+  const handle = await server.serveNbd!(img, { socket, exportName });
+  st(world).nbd = { handle, socket };
   return undefined;
 }
 

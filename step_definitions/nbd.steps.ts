@@ -5,10 +5,10 @@
  * sockets in the scenario's scratch directory or on a free loopback port, and
  * an After hook stops each by its PID.
  */
-import * as net from 'node:net';
 import { After, Then, When } from '@cucumber/cucumber';
 import type { Adapter, IoCommand, NbdExportHandle } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
+import { serveOnLoopbackPort } from './support/nbd-port.js';
 import { assertRefusalNaming, attempt, isTypedRefusal } from './support/errors.js';
 
 interface NbdState {
@@ -20,17 +20,6 @@ interface NbdState {
 }
 
 const state = new WeakMap<QbcWorld, NbdState>();
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function who(world: QbcWorld, role: string): Adapter | null {
   return role === 'implementation' ? world.iut : world.oracle;
@@ -49,12 +38,16 @@ async function exportImage(world: QbcWorld, role: string, transport: string, exp
   if (skip) return skip;
   const img = world.image();
   const st: Partial<NbdState> = { exportName, server: server! };
-  if (transport === 'a unix socket') st.socket = world.path(`${world.current}.nbd.sock`);
-  else if (transport === 'a loopback port') st.port = await freeLoopbackPort();
-  else throw new Error(`unknown transport "${transport}"`);
   // "its file": the export carries the image file's bytes (-f raw), for a client to open the format over NBD
   const ref = { filename: img.filename, format: asFile ? 'raw' : img.format };
-  st.handle = await server!.serveNbd!(ref, { socket: st.socket, port: st.port, exportName, readOnly });
+  if (transport === 'a unix socket') {
+    st.socket = world.path(`${world.current}.nbd.sock`);
+    st.handle = await server!.serveNbd!(ref, { socket: st.socket, exportName, readOnly });
+  } else if (transport === 'a loopback port') {
+    const { handle, port } = await serveOnLoopbackPort(server!, ref, { exportName, readOnly });
+    st.handle = handle;
+    st.port = port;
+  } else throw new Error(`unknown transport "${transport}"`);
   state.set(world, st as NbdState);
 }
 
