@@ -75,7 +75,7 @@ if [[ ! -f build/Release/hostfile.node ]]; then
 fi
 part build step 300 -- npm run --silent build
 part gen-types-check step 120 -- node scripts/gen-types.mjs --check
-part unit-tests tap 300 -- node --test dist/test/
+part unit-tests tap 300 -- node --test dist/test/*.test.js   # (test/support/ holds helpers, not tests)
 
 # The reference run is measured for coverage of reference/ (source-mapped back to .ts).
 rm -rf reports/coverage .tmp/c8

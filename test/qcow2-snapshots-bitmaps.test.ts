@@ -15,21 +15,11 @@ import { FileNode } from '../reference/protocols/file.js';
 import { checkImage } from '../reference/tools/check.js';
 import { imageInfo } from '../reference/tools/info.js';
 import { readSnapshotTable, serializeSnapshotTable, type Qcow2Snapshot } from '../reference/formats/qcow2/snapshot-table.js';
+import { prng } from './support/fuzz.js';
 import { sizeToStr, snapshotTable, snapshotInfo } from '../reference/tools/snapshot.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const images = path.join(root, 'corpus', 'images');
-
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 test('a snapshot table reads back as it was written, unknown extra data and all', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-snt-'));

@@ -17,22 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { BlockError } from '../reference/errors.js';
 import { openImage } from '../reference/graph/open.js';
 import { adcDecompress } from '../reference/formats/dmg/adc.js';
+import { prng } from './support/fuzz.js';
 import { adcEncode, writeUdif, type Layout } from '../runner/fixtures/udif-writer.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const images = path.join(root, 'corpus', 'images');
 const ITERATIONS = Number(process.env.QBC_FUZZ_ITERATIONS ?? 200);
-
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -10,37 +10,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlockError } from '../reference/errors.js';
 import { openImage } from '../reference/graph/open.js';
 import { checkImage } from '../reference/tools/check.js';
+import { prng, typedOrNothing } from './support/fuzz.js';
 import { mapImage } from '../reference/tools/map.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const images = path.join(root, 'corpus', 'images');
 const SEEDS = ['qcow2-data-aligned', 'qcow2-cluster-512', 'qcow2-compressed-zlib', 'qcow2-extended-l2', 'qcow2-refcount-bits-1', 'qcow2-compressed-zstd', 'qcow2-lazy-refcounts-dirty'];
 const ITERATIONS = Number(process.env.QBC_FUZZ_ITERATIONS ?? 800);
-
-/** mulberry32: a tiny seeded PRNG */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
-
-async function typedOrNothing(what: string, fn: () => Promise<unknown>): Promise<void> {
-  const t = Date.now();
-  try {
-    await fn();
-  } catch (e) {
-    assert.ok(e instanceof BlockError, `${what} threw ${(e as Error).stack}`);
-  }
-  assert.ok(Date.now() - t < 10_000, `${what} took ${Date.now() - t} ms`);
-}
 
 test(`${ITERATIONS} mutated qcow2 images give typed errors or data, never a crash or a hang`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-fuzz-'));

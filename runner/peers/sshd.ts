@@ -17,6 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { userInfo } from 'node:os';
+import { freeLoopbackPort } from './ports.js';
 import { join } from 'node:path';
 
 export const SSHD = '/usr/sbin/sshd';
@@ -48,17 +49,6 @@ export function sshPeerUnavailable(): string | null {
     if (!fs.existsSync(f)) return `${f} is missing (Debian package ${pkg}; scripts/install-deps.sh installs it)`;
   }
   return null;
-}
-
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function connects(port: number): Promise<boolean> {

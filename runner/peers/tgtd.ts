@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import { freeLoopbackPort } from './ports.js';
 import * as path from 'node:path';
 
 export interface LunSpec {
@@ -34,17 +34,6 @@ function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ code: n
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (e, out, err) => {
       const code = e ? (typeof (e as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? Number((e as { code: number }).code) : 1) : 0;
       resolve({ code, out: String(out ?? ''), err: String(err ?? (e ? e.message : '')) });
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
     });
   });
 }
@@ -107,7 +96,7 @@ export class Tgtd {
     // a control port no other tgtd uses: its socket must not exist yet
     let cp = 1000 + ((process.pid * 3 + attempt * 7919) % 40000);
     while (fs.existsSync(`/run/tgtd/socket.${cp}`) || fs.existsSync(`/run/tgtd/socket.${cp}.lock`)) cp++;
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const log = path.join(dir, `tgtd-${port}.log`);
     const fd = fs.openSync(log, 'w');
     const child = spawn('tgtd', ['-f', '-C', String(cp), '--iscsi', `portal=127.0.0.1:${port}`], { detached: true, stdio: ['ignore', fd, fd] });

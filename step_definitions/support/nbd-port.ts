@@ -4,21 +4,10 @@
  * the server binds it: an export refused with "address in use" is retried on a new
  * port, a few times, and any other failure is final.
  */
-import * as net from 'node:net';
+import { freeLoopbackPort } from '../../runner/peers/ports.js';
 import type { Adapter, ImageRef, NbdExportHandle, NbdServeRequest } from '../../adapters/adapter.js';
 
 const ATTEMPTS = 5;
-
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function serveOnLoopbackPort(server: Adapter, image: ImageRef, req: Omit<NbdServeRequest, 'port' | 'socket'>): Promise<{ handle: NbdExportHandle; port: number }> {
   for (let attempt = 1; ; attempt++) {

@@ -22,7 +22,7 @@ import {
   newBhs, NO_TAG, OP, OPCODE_NAMES, pad4, parseBhs, printable, snLessOrEqual, STAGE, type Pdu, type TextKeys,
 } from './pdu.js';
 import { parseSense, senseText, STATUS, statusText, type Sense } from './scsi.js';
-import { IscsiWire } from './wire.js';
+import { SocketReader } from '../socket-reader.js';
 
 export const ISCSI_PORT = 3260;
 /** data segments during login: RFC 7143's default MaxRecvDataSegmentLength */
@@ -97,7 +97,7 @@ export function lunField(lun: number): Buffer {
 }
 
 export class IscsiSession {
-  private readonly reader: IscsiWire;
+  private readonly reader: SocketReader;
   private cmdSN = 1;
   private expStatSN = 0;
   private maxCmdSN = 1;
@@ -114,7 +114,7 @@ export class IscsiSession {
     private readonly socket: net.Socket,
     readonly opts: IscsiSessionOptions,
   ) {
-    this.reader = new IscsiWire(socket, `iSCSI target ${opts.where}`, 4 * 1024 * 1024);
+    this.reader = new SocketReader(socket, `iSCSI target ${opts.where}`, 4 * 1024 * 1024);
   }
 
   static async open(opts: IscsiSessionOptions): Promise<IscsiSession> {

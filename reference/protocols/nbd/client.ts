@@ -21,7 +21,8 @@ import {
   REQUEST_MAGIC, SIMPLE_REPLY_MAGIC, STATE_HOLE, STATE_ZERO, STRUCTURED_REPLY_MAGIC, TF_READ_ONLY, TF_SEND_FLUSH,
   TF_SEND_TRIM, TF_SEND_WRITE_ZEROES,
 } from './constants.js';
-import { putU64, u64, WireReader } from './wire.js';
+import { putU64, u64 } from './wire.js';
+import { SocketReader } from '../socket-reader.js';
 
 export type NbdServerAddress = { type: 'inet'; host: string; port: number } | { type: 'unix'; path: string };
 
@@ -70,7 +71,7 @@ export class NbdClientNode implements ProtocolNode {
 
   private constructor(
     private readonly socket: net.Socket,
-    private readonly reader: WireReader,
+    private readonly reader: SocketReader,
     private readonly opts: NbdClientOptions,
   ) {
     this.filename = opts.displayName ?? `nbd:${describeAddress(opts.server)}`;
@@ -99,7 +100,7 @@ export class NbdClientNode implements ProtocolNode {
       });
     });
     socket.setNoDelay(true);
-    const node = new NbdClientNode(socket, new WireReader(socket, `nbd server ${where}`, MAX_PAYLOAD + 4096), opts);
+    const node = new NbdClientNode(socket, new SocketReader(socket, `nbd server ${where}`, MAX_PAYLOAD + 4096), opts);
     try {
       await node.handshake();
     } catch (e) {

@@ -22,7 +22,8 @@ import {
   SIMPLE_REPLY_MAGIC, STATE_HOLE, STATE_ZERO, STRUCTURED_REPLY_MAGIC, TF_CAN_MULTI_CONN, TF_HAS_FLAGS, TF_READ_ONLY,
   TF_SEND_DF, TF_SEND_FLUSH, TF_SEND_FUA, TF_SEND_TRIM, TF_SEND_WRITE_ZEROES, TF_SEND_CACHE,
 } from './constants.js';
-import { putU64, u64, WireReader } from './wire.js';
+import { putU64, u64 } from './wire.js';
+import { SocketReader } from '../socket-reader.js';
 
 export interface NbdExport {
   name: string;
@@ -116,7 +117,7 @@ export class NbdServer {
   }
 
   private async serve(s: net.Socket): Promise<void> {
-    const reader = new WireReader(s, 'nbd client', MAX_PAYLOAD + 4096);
+    const reader = new SocketReader(s, 'nbd client', MAX_PAYLOAD + 4096);
     try {
       const session = await this.handshake(s, reader);
       if (session) await this.transmission(s, reader, session);
@@ -128,7 +129,7 @@ export class NbdServer {
 
   // ---------------------------------------------------------------- handshake
 
-  private async handshake(s: net.Socket, r: WireReader): Promise<Session | null> {
+  private async handshake(s: net.Socket, r: SocketReader): Promise<Session | null> {
     const t = this.opts.handshakeTimeoutMs ?? 10_000;
     const hello = Buffer.alloc(18);
     hello.writeBigUInt64BE(NBDMAGIC, 0);
@@ -251,7 +252,7 @@ export class NbdServer {
 
   // ---------------------------------------------------------------- transmission
 
-  private async transmission(s: net.Socket, r: WireReader, session: Session): Promise<void> {
+  private async transmission(s: net.Socket, r: SocketReader, session: Session): Promise<void> {
     const { ex } = session;
     const node = ex.node;
     const ro = this.opts.readOnly || node.readOnly;

@@ -1,20 +1,26 @@
 /**
- * Exact-length reads from the target's socket, like the NBD WireReader, plus
- * readInto: a Data-In segment is copied from the socket's chunks straight
- * into the buffer of the read it answers, with no intermediate buffer. What is
- * held is bounded: past `highWater` buffered bytes the socket is paused, so a
- * target sending faster than we consume waits in TCP, not in our memory.
+ * Exact-length reads from a stream socket, shared by the NBD client and server
+ * and the iSCSI initiator. A peer that stalls or lies about lengths costs
+ * neither a hang nor unbounded memory: every wait has a timeout, and past
+ * `highWater` buffered bytes the socket is paused, so a peer sending faster
+ * than we consume waits in TCP, not in our memory. readInto copies a long
+ * payload from the socket's chunks straight into the caller's buffer.
  */
 import type { Socket } from 'node:net';
-import { BlockError } from '../../errors.js';
+import { BlockError } from '../errors.js';
 
-export class IscsiWire {
+export class SocketReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private waiter: { need: number; resolve: () => void; reject: (e: Error) => void } | null = null;
   private ended: Error | null = null;
 
-  constructor(private readonly socket: Socket, private readonly what: string, private readonly highWater = 4 * 1024 * 1024) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly what: string,
+    /** Bytes held before the socket is paused (the peer waits, we never grow further). */
+    private readonly highWater = 4 * 1024 * 1024,
+  ) {
     socket.on('data', (d: Buffer) => {
       this.chunks.push(d);
       this.buffered += d.length;
@@ -28,6 +34,11 @@ export class IscsiWire {
     socket.on('end', () => end());
     socket.on('close', () => end());
     socket.on('error', (e) => end(e));
+  }
+
+  /** The peer has closed and every byte it sent has been read. */
+  get closed(): boolean {
+    return this.ended !== null && this.buffered === 0;
   }
 
   private wake(): void {
@@ -65,7 +76,11 @@ export class IscsiWire {
     });
   }
 
-  /** Copy the next target.length bytes into target, in pieces no larger than highWater. */
+  private resumeBelowHighWater(): void {
+    if (this.buffered <= this.highWater && this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Copy the next target.length bytes into target, waiting for pieces no larger than highWater. */
   async readInto(target: Buffer, timeoutMs: number): Promise<void> {
     let at = 0;
     while (at < target.length) {
@@ -79,19 +94,20 @@ export class IscsiWire {
         if (k === c.length) this.chunks.shift();
         else this.chunks[0] = c.subarray(k);
       }
-      if (this.buffered <= this.highWater && this.socket.isPaused()) this.socket.resume();
+      this.resumeBelowHighWater();
     }
   }
 
-  /** Exactly n bytes (n small: headers, digests, login text). */
+  /** Exactly n bytes, or a BlockError when the peer closes or stalls past timeoutMs. */
   async read(n: number, timeoutMs: number): Promise<Buffer> {
     if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0];
-    if (first && first.length >= n && this.buffered >= n) {
+    if (first && first.length >= n) {
+      // the common case: the bytes sit in one chunk, returned without a copy
       this.buffered -= n;
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
-      if (this.buffered <= this.highWater && this.socket.isPaused()) this.socket.resume();
+      this.resumeBelowHighWater();
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
