@@ -272,6 +272,14 @@ export interface Adapter {
   holdOpen?(image: ImageRef, req: { write: boolean }): Promise<HeldImage>;
   /** qemu-nbd's job: export the image until stop(). Needs protocol 'nbd-server'. */
   serveNbd?(image: ImageRef, req: NbdServeRequest): Promise<NbdExportHandle>;
+  /**
+   * The same implementation with every operation bounded to `ms` (a process is killed, the
+   * call rejects with an ImplError saying so). The hostile-image steps use it: a small image
+   * with a damaged header must be answered quickly, and waiting out the general timeout on
+   * each implementation that loops would cost minutes. Adapters that run in-process and bound
+   * their own work need not offer it.
+   */
+  bounded?(ms: number): Adapter;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

@@ -367,6 +367,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
 
     serveNbd: (image: ImageRef, req: NbdServeRequest) => serveNbdWith(qemuNbd, [], image, req, name),
 
+    bounded: (ms: number) => createQemuAdapter({ ...opts, timeoutMs: Math.min(ms, timeout) }),
+
     holdOpen: (image: ImageRef, req: { write: boolean }) => holdWithQemuIo(qemuIo, [...(req.write ? [] : ['-r']), ...fmtArgs('-f', image), image.filename], name, timeout),
 
     /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
