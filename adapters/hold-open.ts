@@ -17,8 +17,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function holdWithQemuIo(bin: string, args: string[], impl: string, timeoutMs: number): Promise<HeldImage> {
-  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+/**
+ * `cwd` matters: qemu 7.2 resolves a relative qcow2 data_file name against the working
+ * directory, not the image's, so the qemu adapter runs its tools beside the image.
+ */
+export async function holdWithQemuIo(bin: string, args: string[], impl: string, timeoutMs: number, cwd?: string): Promise<HeldImage> {
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, ...(cwd ? { cwd } : {}) });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });

@@ -7,6 +7,7 @@
  * "lslocks" advice means.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { After, Then, When } from '@cucumber/cucumber';
 import type { Adapter, HeldImage, ImageRef } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
@@ -45,7 +46,15 @@ function withLocking(img: ImageRef & { format: string }, mode: string): ImageRef
 type Action = (a: Adapter, img: ImageRef & { format: string }) => Promise<unknown>;
 
 /** What the other user tries, in the words of the scenarios. */
-const ACTIONS: Record<string, { op: 'info' | 'read' | 'write' | 'create'; run: Action }> = {
+const ACTIONS: Record<string, { op: 'info' | 'read' | 'write' | 'create' | 'resize'; format?: string; run: Action }> = {
+  // qcow2's external data file as a raw image of its own (the scenarios name it image.data)
+  'resize its data file': {
+    op: 'resize', format: 'raw',
+    run: async (a, img) => {
+      if (!a.resize) throw new Error(`${a.name} declares resize for raw but has no resize()`);
+      await a.resize({ filename: join(dirname(img.filename), 'image.data'), format: 'raw' }, { size: '2M' });
+    },
+  },
   'create a qcow2 image over it': { op: 'create', run: (a, img) => a.create({ format: 'qcow2', filename: img.filename, size: 1 << 20 }) },
   'read its info': { op: 'info', run: (a, img) => a.info(img) },
   'read its info with force-share': { op: 'info', run: (a, img) => a.info({ ...img, forceShare: true }) },
@@ -92,7 +101,7 @@ When('the {word} tries to {string}', async function (this: QbcWorld, role: strin
   const action = ACTIONS[what];
   if (!action) throw new Error(`unknown action "${what}" (${Object.keys(ACTIONS).join(', ')})`);
   const img = this.image();
-  const skip = this.needs(img.format, action.op, a);
+  const skip = this.needs(action.format ?? img.format, action.op, a);
   if (skip) return skip;
   const s = state(this);
   s.tried = true;
@@ -152,6 +161,12 @@ Then('the image file has the lock bytes {string}', function (this: QbcWorld, lis
   const want = list.trim() === 'none' ? [] : list.split(/[\s,]+/).map(Number);
   const got = lockedBytes(this.image().filename);
   if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`locked bytes are ${got.join(' ') || 'none'}, expected ${want.join(' ') || 'none'}`);
+});
+
+Then('its data file {string} has the lock bytes {string}', function (this: QbcWorld, name: string, list: string) {
+  const want = list.trim() === 'none' ? [] : list.split(/[\s,]+/).map(Number);
+  const got = lockedBytes(join(dirname(this.image().filename), name));
+  if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`locked bytes of ${name} are ${got.join(' ') || 'none'}, expected ${want.join(' ') || 'none'}`);
 });
 
 After(async function (this: QbcWorld) {

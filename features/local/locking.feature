@@ -96,6 +96,34 @@ Feature: Image locking keeps conflicting users of an image out, whoever they are
     And the implementation tries to "write to it"
     Then the attempt succeeds
 
+  @spec:locking.bytes
+  Scenario Outline: a qcow2 image open for <how> locks its external data file as QEMU does
+    # QEMU locks the data file as a node of its own: read (and write and resize for a writer)
+    # held, resize not shared. Raw users of the data file may still read and write it.
+    Given a 1 MiB qcow2 image created with "data_file=image.data"
+    When the implementation holds the image open for "<how>"
+    Then its data file "image.data" has the lock bytes "<bytes>"
+    When the implementation releases the image
+    Then its data file "image.data" has the lock bytes "none"
+    Examples:
+      | how     | bytes           |
+      | writing | 100 101 103 203 |
+      | reading | 100 203         |
+
+  @spec:locking.bytes
+  Scenario Outline: while the <holder> reads a qcow2 image, the <other> cannot resize its external data file
+    Given a 1 MiB qcow2 image created with "data_file=image.data"
+    When the <holder> holds the image open for "reading"
+    And the <other> tries to "resize its data file"
+    Then the attempt is refused with 'Failed to get "resize" lock'
+    When the <holder> releases the image
+    And the <other> tries to "resize its data file"
+    Then the attempt succeeds
+    Examples:
+      | holder         | other          |
+      | implementation | oracle         |
+      | oracle         | implementation |
+
   @format:nbd @protocol:nbd @spec:nbd.qemu-nbd
   Scenario Outline: a qcow2 image exported writable by the <server>'s NBD server keeps the <other> out until the server stops
     Given a 1 MiB qcow2 image

@@ -2,6 +2,7 @@
  * The table every format driver fills in (think QEMU's BlockDriver): a name, a
  * probe, create and open. Formats only ever talk to their `file` child node.
  */
+import type { LockingMode } from '../protocols/locking.js';
 import type { BlockNode, ProtocolNode } from '../node.js';
 import type { SecretStore } from '../crypto/secret.js';
 
@@ -18,6 +19,9 @@ export interface OpenContext {
   keySecret?: string;
   /** no guest I/O will follow (qemu-img info): an encrypted image may open without its key */
   noIO?: boolean;
+  /** how the image's file is locked; files the format opens itself (qcow2's data file) are locked alike */
+  locking?: LockingMode;
+  forceShare?: boolean;
 }
 
 /** What create gets besides the options: the command's secret objects. */

@@ -239,7 +239,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
     format = spec.driver ?? (await probe(file));
     const driver = driverFor(format);
     lockImageFile(filename, file, format, readOnly || spec.typed['read-only'] === true, opts, forceShare);
-    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIO: opts.noIO });
+    node = await driver.open(file, { readOnly: readOnly || spec.typed['read-only'] === true, forCheck: opts.forCheck, writethrough: opts.writethrough, cacheUnsafe: opts.cacheUnsafe, secrets: opts.secrets, keySecret: keySecretOf(spec.typed as Record<string, unknown>) ?? opts.keySecret, noIO: opts.noIO, locking: fileSpec.typed.locking as LockingMode | undefined, forceShare });
   } catch (e) {
     await file.close();
     throw e;

@@ -137,6 +137,16 @@ export function imagePermissions(opts: { format: string | null; readOnly: boolea
   return { perm, shared };
 }
 
+/**
+ * What QEMU 7.2 takes on a format's data-file child (qcow2's data_file), as /proc/locks shows it:
+ * consistent read, plus write and resize for a writable open; everything is shared but resize,
+ * so raw users of the data file may read and write it while the image is open, but not resize it.
+ */
+export function dataFilePermissions(opts: { readOnly: boolean; forceShare?: boolean }): Permissions {
+  const perm = PERM_CONSISTENT_READ | (opts.readOnly ? 0 : PERM_WRITE | PERM_RESIZE);
+  return { perm, shared: opts.forceShare ? PERM_ALL : PERM_ALL & ~PERM_RESIZE };
+}
+
 /** locking=auto means on where the host has OFD locks, which every Linux this runs on has. */
 export function lockingEnabled(mode: LockingMode | undefined): boolean {
   return mode !== 'off';

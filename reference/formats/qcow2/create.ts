@@ -100,6 +100,8 @@ export async function createQcow2(file: ProtocolNode, p: Qcow2CreateParams): Pro
     if (prealloc === 'metadata' || p.data_file) await preallocateMetadata(img, p.data_file ? null : file);
     else await preallocateData(img, file, prealloc);
     await img.writeBack();
+    // the image's own file belongs to the caller; the data file this open made is ours to close
+    if (img.data !== file) await img.data.close();
   }
   if (p.backing_file) await writeHeader(p.backing_file);
 }

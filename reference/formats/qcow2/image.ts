@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '../../node.js';
 import type { CheckResult } from '../../../adapters/adapter.js';
 import { FileNode } from '../../protocols/file.js';
+import { dataFilePermissions, type LockingMode } from '../../protocols/locking.js';
 import {
   AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
@@ -28,6 +29,9 @@ export interface Qcow2OpenOptions {
   key?: KeyContext;
   /** opened for check/repair: skip the dirty-bit replay and the corrupt-bit refusal */
   forCheck?: boolean;
+  /** the image file's locking option and -U: the data file is locked with them */
+  locking?: LockingMode;
+  forceShare?: boolean;
 }
 
 export class Qcow2Image implements ImageNode {
@@ -197,11 +201,20 @@ export class Qcow2Image implements ImageNode {
       throw new BlockError('malformed', 'qcow2: the image needs an external data file (incompatible bit 2) but names none', { field: 'data_file' });
     }
     const target = path.isAbsolute(this.dataFileName) ? this.dataFileName : path.join(path.dirname(this.filename), this.dataFileName);
+    let data: FileNode;
     try {
-      this.data = FileNode.open(target, { readOnly: opts.readOnly });
+      data = FileNode.open(target, { readOnly: opts.readOnly, locking: opts.locking });
     } catch (e) {
       throw new BlockError('not-found', `Could not open data file '${this.dataFileName}': ${(e as Error).message}`, { field: 'data_file', cause: e });
     }
+    try {
+      // QEMU locks the data file as a child node of its own (a 'locked' error names that file)
+      data.setPermissions(dataFilePermissions({ readOnly: opts.readOnly, forceShare: opts.forceShare }));
+    } catch (e) {
+      await data.close();
+      throw e;
+    }
+    this.data = data;
   }
 
   /** qemu-img info's format-specific data for qcow2 */

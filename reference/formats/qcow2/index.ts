@@ -10,7 +10,7 @@ export const qcow2Driver: FormatDriver = {
   probe: (head) => (head.length >= 8 && head.readUInt32BE(0) === QCOW2_MAGIC && head.readUInt32BE(4) >= 2 ? 100 : 0),
   create: (file, options) => createQcow2(file, options as unknown as Qcow2CreateParams),
   async open(file, ctx) {
-    const img = await Qcow2Image.open(file, { readOnly: ctx.readOnly, forCheck: ctx.forCheck, key: { secrets: ctx.secrets, keySecret: ctx.keySecret, noIO: ctx.noIO } });
+    const img = await Qcow2Image.open(file, { readOnly: ctx.readOnly, forCheck: ctx.forCheck, locking: ctx.locking, forceShare: ctx.forceShare, key: { secrets: ctx.secrets, keySecret: ctx.keySecret, noIO: ctx.noIO } });
     img.writethrough = !!ctx.writethrough;
     img.check = (opts) => checkQcow2(img, opts);
     // A dirty image (lazy_refcounts, not closed cleanly) gets its refcounts
