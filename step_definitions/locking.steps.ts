@@ -56,6 +56,13 @@ const ACTIONS: Record<string, { op: 'info' | 'read' | 'write' | 'create' | 'resi
     },
   },
   'create a qcow2 image over it': { op: 'create', run: (a, img) => a.create({ format: 'qcow2', filename: img.filename, size: 1 << 20 }) },
+  'resize it': {
+    op: 'resize',
+    run: async (a, img) => {
+      if (!a.resize) throw new Error(`${a.name} declares resize for ${img.format} but has no resize()`);
+      await a.resize(img, { size: '2M' });
+    },
+  },
   'read its info': { op: 'info', run: (a, img) => a.info(img) },
   'read its info with force-share': { op: 'info', run: (a, img) => a.info({ ...img, forceShare: true }) },
   'read its info with locking=off': { op: 'info', run: (a, img) => a.info(withLocking(img, 'off')) },

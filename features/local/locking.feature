@@ -138,3 +138,22 @@ Feature: Image locking keeps conflicting users of an image out, whoever they are
       | server         | other          |
       | implementation | oracle         |
       | oracle         | implementation |
+
+  @format:nbd @protocol:nbd @spec:nbd.qemu-nbd
+  Scenario Outline: a raw image exported by the <server>'s NBD server may be written by the <other> but not resized
+    # raw shares writes, but an export's size is fixed while it is served: qemu-nbd keeps
+    # the resize permission from others (lock byte 203) even for raw
+    Given a 1 MiB raw image
+    When the <server> exports the image over NBD on "a unix socket" as "disk"
+    And the <other> tries to "resize it"
+    Then the attempt is refused with 'Failed to get "resize" lock'
+    When the <other> tries to "write to it"
+    Then the attempt succeeds
+    When the NBD export is stopped
+    And the <other> tries to "resize it"
+    Then the attempt succeeds
+
+    Examples:
+      | server         | other          |
+      | implementation | oracle         |
+      | oracle         | implementation |

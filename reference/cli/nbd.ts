@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     if (has(p, 'fork')) return await forkServer(argv);
 
     const readOnly = has(p, 'r') || has(p, 'read-only');
-    const node = await openImage(filename, { format: opt(p, 'f', 'format'), readOnly });
+    const node = await openImage(filename, { format: opt(p, 'f', 'format'), readOnly, exported: true });
     const server = new NbdServer({
       exports: [{ name: opt(p, 'x', 'export-name') ?? '', description: opt(p, 'D', 'description'), node }],
       readOnly,

@@ -9,7 +9,7 @@ import { BlockError } from '../errors.js';
 import { asImage, type BlockNode, type ImageNode, type ProtocolNode } from '../node.js';
 import { formatDrivers, probeFormat } from '../formats/index.js';
 import { FileNode } from '../protocols/file.js';
-import { imagePermissions, type LockingMode } from '../protocols/locking.js';
+import { imagePermissions, PERM_RESIZE, type LockingMode } from '../protocols/locking.js';
 import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
 import { IscsiClientNode } from '../protocols/iscsi/client.js';
@@ -48,6 +48,8 @@ export interface OpenImageOptions {
   noIO?: boolean;
   /** the user will resize the image (qemu-img resize): it holds the resize permission */
   resize?: boolean;
+  /** a block export (qemu-nbd): its size is fixed while it is served, so nobody may resize the image, raw or not */
+  exported?: boolean;
 }
 
 /** The key-secret an image's options name: luks `key-secret`, qcow/qcow2 `encrypt.key-secret`. */
@@ -187,7 +189,10 @@ export async function openProtocol(filename: string, readOnly: boolean, opts: { 
 function lockImageFile(filename: string, file: ProtocolNode, format: string | null, readOnly: boolean, opts: OpenImageOptions, forceShare: boolean): void {
   const lockable = file as ProtocolNode & { setPermissions?: (p: ReturnType<typeof imagePermissions>) => void };
   try {
-    lockable.setPermissions?.(imagePermissions({ format, readOnly, forceShare, noIO: opts.noIO, resize: opts.resize }));
+    const p = imagePermissions({ format, readOnly, forceShare, noIO: opts.noIO, resize: opts.resize });
+    // qemu-nbd's export shares everything but resize (7.2 takes byte 203 even on a raw image)
+    if (opts.exported && !forceShare) p.shared &= ~PERM_RESIZE;
+    lockable.setPermissions?.(p);
   } catch (e) {
     throw contextError(filename, e);
   }
