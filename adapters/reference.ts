@@ -61,7 +61,7 @@ export function createReferenceAdapter(): Adapter {
         'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom'],
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat'],
       notes: { gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
     },
     create: (req) => guard(async () => {
