@@ -161,3 +161,20 @@ Then('mdir lists {string} in the raw image with the short name {string}', async 
   if (!line) throw new Error(`mdir does not list "${long}":\n${String(r.all)}`);
   if (!line.startsWith(want)) throw new Error(`mdir lists "${long}" as\n  ${line}\nexpected the short name "${want}"`);
 });
+
+When('the {word} writes {size} of pattern {pattern} at offset {int} of {string} as a raw image', async function (this: QbcWorld, who: string, length: number, pattern: number, offset: number, name: string) {
+  const a = role(this, who);
+  if (a === 'skipped') return a;
+  if (!a.capabilities.protocols.includes('vvfat-rw')) {
+    return this.notApplicable(`${a.name} does not write vvfat images back to the directory${a.capabilities.notes?.['vvfat-rw'] ? `: ${a.capabilities.notes['vvfat-rw']}` : ''}`);
+  }
+  await a.io({ filename: nameOf(this, name), format: 'raw' }, [{ op: 'write', offset, length, pattern }]);
+  return undefined;
+});
+
+Then('the host file {string} of the directory holds {size} of pattern {pattern}', function (this: QbcWorld, name: string, length: number, pattern: number) {
+  const got = fs.readFileSync(path.join(state(this).dir, name));
+  if (!got.equals(Buffer.alloc(length, pattern))) {
+    throw new Error(`${name} holds ${got.length} bytes, first ${got.subarray(0, 16).toString('hex')}, expected ${length} bytes of 0x${pattern.toString(16)}`);
+  }
+});

@@ -108,3 +108,11 @@ Feature: Virtual FAT: a host directory presented as a FAT disk
     Given a vvfat directory with a file named "x.txt" of 10 bytes
     When the implementation tries to read the info of 'fat:rw:{dir}'
     Then the vvfat attempt is refused with "Unable to set VVFAT to 'rw' when drive is read-only"
+
+  @spec:vvfat.rw
+  Scenario: with :rw:, a guest write to a file's cluster reaches the host file
+    # a.txt is the only file, so it takes cluster 2, the first after the root directory:
+    # sector 63 (the MBR's track) + 1 (boot) + 2 x 252 (the FATs) + 32 (root) = 600, byte 307200
+    Given a vvfat directory with a file named "a.txt" of 4 KiB
+    When the implementation writes 4 KiB of pattern 0x62 at offset 307200 of 'fat:rw:{dir}' as a raw image
+    Then the host file "a.txt" of the directory holds 4 KiB of pattern 0x62
