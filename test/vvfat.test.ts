@@ -47,6 +47,19 @@ test('the 200-file tree as fat:12: passes fsck.fat -n and mcopy -s gives every f
     const node = await openImage(`fat:12:${path.join(dir, 'tree')}`);
     assert.equal(node.size(), 64 * 16 * 63 * 512);
     await dump(node, path.join(dir, 'disk.raw'));
+    // block status: what it calls zero reads as zeroes, and the extents tile the disk
+    let zeroRuns = 0;
+    for (let off = 0; off < node.size();) {
+      const st = await node.blockStatus(off, node.size() - off);
+      assert.ok(st.length > 0 && st.offset === off);
+      if (st.zero) {
+        zeroRuns++;
+        const b = await node.read(off, Math.min(st.length, 1 << 20));
+        assert.ok(b.every((x) => x === 0), `zero extent at ${off} reads data`);
+      }
+      off += st.length;
+    }
+    assert.ok(zeroRuns >= 1);
     await node.close();
     const f = await fsckFat(path.join(dir, 'disk.raw'), dir);
     assert.ok(f.ok, f.output);
