@@ -100,14 +100,22 @@ Then('the vvfat attempt is refused with {string}', function (this: QbcWorld, wor
   }
 });
 
-Then('the {word} shows {string} with format {string}, a virtual size of {size} and the name {string}', async function (this: QbcWorld, who: string, name: string, format: string, size: number, shown: string) {
-  const a = role(this, who);
+async function showsInfo(world: QbcWorld, who: string, name: string, imageOpts: boolean, format: string, size: number, shown: string): Promise<'skipped' | undefined> {
+  const a = role(world, who);
   if (a === 'skipped') return a;
-  const info = await a.info({ filename: nameOf(this, name) });
+  const info = await a.info({ filename: nameOf(world, name), imageOpts });
   if (info.format !== format) throw new Error(`${a.name} shows format ${String(info.format)}, expected ${format}`);
   if (info['virtual-size'] !== size) throw new Error(`${a.name} shows a virtual size of ${String(info['virtual-size'])}, expected ${size}`);
-  if (info.filename !== nameOf(this, shown)) throw new Error(`${a.name} names the image\n  ${String(info.filename)}\nexpected\n  ${nameOf(this, shown)}`);
+  if (info.filename !== nameOf(world, shown)) throw new Error(`${a.name} names the image\n  ${String(info.filename)}\nexpected\n  ${nameOf(world, shown)}`);
   return undefined;
+}
+
+Then('the {word} shows {string} with format {string}, a virtual size of {size} and the name {string}', function (this: QbcWorld, who: string, name: string, format: string, size: number, shown: string) {
+  return showsInfo(this, who, name, false, format, size, shown);
+});
+
+Then('the {word} shows the option list {string} with format {string}, a virtual size of {size} and the name {string}', function (this: QbcWorld, who: string, name: string, format: string, size: number, shown: string) {
+  return showsInfo(this, who, name, true, format, size, shown);
 });
 
 function raw(world: QbcWorld): string {
