@@ -265,7 +265,7 @@ export class VvfatNode implements ProtocolNode {
       throw new BlockError('read-only', 'Image is read-only', { option: 'read-only' });
     }
     const label = o.label ?? VVFAT_DEFAULT_LABEL;
-    if (Buffer.byteLength(label, 'latin1') > 11 || /[^\x20-\x7e]/.test(label)) {
+    if (Buffer.byteLength(label, 'utf8') > 11) {
       throw new BlockError('invalid-option', 'vvfat label cannot be longer than 11 bytes', { option: 'label', value: label });
     }
     const g = vvfatGeometry(o.fatType ?? 0, o.floppy === true);
@@ -281,7 +281,7 @@ export class VvfatNode implements ProtocolNode {
       throw new BlockError('not-found', `Could not read directory ${dirname}`, { option: 'dir', value: dirname });
     }
     const labelBytes = Buffer.alloc(11, 0x20);
-    labelBytes.write(label, 0, 'latin1');
+    labelBytes.write(label, 0, 'utf8'); // QEMU copies the option's bytes as they are
 
     const fatBytes = g.fatType === 12 ? Math.floor(((g.clusterCount + 2) * 3 + 1) / 2) : (g.clusterCount + 2) * (g.fatType / 8);
     const fat = Buffer.alloc(g.sectorsPerFat * SECTOR);
