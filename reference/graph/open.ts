@@ -12,6 +12,7 @@ import { FileNode } from '../protocols/file.js';
 import { imagePermissions, PERM_RESIZE, type LockingMode } from '../protocols/locking.js';
 import { NbdClientNode } from '../protocols/nbd/client.js';
 import { NullNode } from '../protocols/null.js';
+import { VvfatNode } from '../protocols/vvfat.js';
 import { IscsiClientNode } from '../protocols/iscsi/client.js';
 import { ISCSI_DEFAULT_INITIATOR } from '../uri/iscsi.js';
 import { openSshSpec } from '../protocols/ssh/open.js';
@@ -145,6 +146,8 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);
+    case 'vvfat':
+      return VvfatNode.open({ dir: String(o.dir ?? ''), fatType: typeof o['fat-type'] === 'number' ? o['fat-type'] : 0, floppy: o.floppy === true, label: typeof o.label === 'string' ? o.label : undefined, rw: o.rw === true, readOnly: ro });
     case 'nvme':
       // What QEMU does first: take the VFIO container. Without one that is the error, as qemu prints it.
       if (!fs.existsSync('/dev/vfio/vfio')) throw new BlockError('io', 'Failed to open /dev/vfio/vfio: No such file or directory', { option: 'device' });

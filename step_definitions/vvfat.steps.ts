@@ -1,0 +1,188 @@
+/**
+ * Virtual FAT (vvfat): a directory made in the scenario's scratch directory is
+ * opened as fat:DIR (or json:/option forms; {dir} in a name is that directory),
+ * converted to a raw image by the implementation or the oracle, and the raw
+ * image is judged by tools that know FAT, not by the implementations:
+ * fsck.fat -n, mtools' mcopy -s (every file byte-identical), mlabel and mdir.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Given, Then, When } from '@cucumber/cucumber';
+import { execa } from 'execa';
+import type { Adapter } from '../adapters/adapter.js';
+import type { QbcWorld } from './world.js';
+import { assertRefusalNaming, attempt } from './support/errors.js';
+import { bootSector, diffTrees, extractFat, fatLabel, fsckFat, listTree, makeTree, volumeOffset } from './support/vvfat-tree.js';
+
+interface VvfatState {
+  dir: string;
+  raw?: string;
+  error?: unknown;
+  tried?: string;
+}
+
+const states = new WeakMap<QbcWorld, VvfatState>();
+
+function state(world: QbcWorld): VvfatState {
+  const s = states.get(world);
+  if (!s) throw new Error('no vvfat directory in this scenario');
+  return s;
+}
+
+function newDir(world: QbcWorld): VvfatState {
+  const dir = world.path('fatdir');
+  fs.mkdirSync(dir, { recursive: true });
+  const s: VvfatState = { dir };
+  states.set(world, s);
+  return s;
+}
+
+function nameOf(world: QbcWorld, text: string): string {
+  return text.replaceAll('{dir}', state(world).dir);
+}
+
+function role(world: QbcWorld, who: string): Adapter | 'skipped' {
+  const a = who === 'implementation' ? world.iut : who === 'oracle' ? world.oracle : undefined;
+  if (a === undefined) throw new Error(`unknown role "${who}" (implementation or oracle)`);
+  if (a === null) return world.notApplicable('no oracle (--oracle none)');
+  if (!a.capabilities.protocols.includes('vvfat')) return world.notApplicable(`${a.name} does not implement the vvfat protocol`);
+  return world.needs('raw', 'convert', a) ?? a;
+}
+
+Given('a vvfat directory tree of {int} files in nested directories', function (this: QbcWorld, count: number) {
+  makeTree(newDir(this).dir, count);
+});
+
+Given('an empty vvfat directory', function (this: QbcWorld) {
+  newDir(this);
+});
+
+Given('a vvfat directory with a file named {string} of {size}', function (this: QbcWorld, name: string, size: number) {
+  const s = states.get(this) ?? newDir(this);
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) buf[i] = (i * 31 + name.length) & 0xff;
+  fs.writeFileSync(path.join(s.dir, name), buf);
+});
+
+When('the {word} converts {string} to a raw image', async function (this: QbcWorld, who: string, name: string) {
+  const a = role(this, who);
+  if (a === 'skipped') return a;
+  const s = state(this);
+  s.raw = this.path(`vvfat-${who}.raw`);
+  await a.convert({ source: { filename: nameOf(this, name) }, target: { filename: s.raw, format: 'raw' } });
+  return undefined;
+});
+
+When('the {word} tries to convert {string} to a raw image', async function (this: QbcWorld, who: string, name: string) {
+  const a = role(this, who);
+  if (a === 'skipped') return a;
+  const s = state(this);
+  s.raw = this.path(`vvfat-${who}.raw`);
+  s.tried = `${a.name}: convert ${nameOf(this, name)}`;
+  s.error = await attempt(() => a.convert({ source: { filename: nameOf(this, name) }, target: { filename: s.raw!, format: 'raw' } }));
+  return undefined;
+});
+
+When('the {word} tries to read the info of {string}', async function (this: QbcWorld, who: string, name: string) {
+  const a = role(this, who);
+  if (a === 'skipped') return a;
+  const s = state(this);
+  s.tried = `${a.name}: info ${nameOf(this, name)}`;
+  s.error = await attempt(() => a.info({ filename: nameOf(this, name) }));
+  return undefined;
+});
+
+Then('the vvfat attempt is refused with {string}', function (this: QbcWorld, words: string) {
+  const s = state(this);
+  assertRefusalNaming(s.tried ?? 'the attempt', s.error, [nameOf(this, words)]);
+  if (s.raw && s.tried?.includes('convert') && fs.existsSync(s.raw) && fs.statSync(s.raw).size > 0) {
+    throw new Error(`the refused convert left a ${fs.statSync(s.raw).size}-byte output ${s.raw}`);
+  }
+});
+
+async function showsInfo(world: QbcWorld, who: string, name: string, imageOpts: boolean, format: string, size: number, shown: string): Promise<'skipped' | undefined> {
+  const a = role(world, who);
+  if (a === 'skipped') return a;
+  const info = await a.info({ filename: nameOf(world, name), imageOpts });
+  if (info.format !== format) throw new Error(`${a.name} shows format ${String(info.format)}, expected ${format}`);
+  if (info['virtual-size'] !== size) throw new Error(`${a.name} shows a virtual size of ${String(info['virtual-size'])}, expected ${size}`);
+  if (info.filename !== nameOf(world, shown)) throw new Error(`${a.name} names the image\n  ${String(info.filename)}\nexpected\n  ${nameOf(world, shown)}`);
+  return undefined;
+}
+
+Then('the {word} shows {string} with format {string}, a virtual size of {size} and the name {string}', function (this: QbcWorld, who: string, name: string, format: string, size: number, shown: string) {
+  return showsInfo(this, who, name, false, format, size, shown);
+});
+
+Then('the {word} shows the option list {string} with format {string}, a virtual size of {size} and the name {string}', function (this: QbcWorld, who: string, name: string, format: string, size: number, shown: string) {
+  return showsInfo(this, who, name, true, format, size, shown);
+});
+
+function raw(world: QbcWorld): string {
+  const s = state(world);
+  if (!s.raw || !fs.existsSync(s.raw)) throw new Error('no raw image was converted in this scenario');
+  return s.raw;
+}
+
+Then('the raw image is {size} long', function (this: QbcWorld, size: number) {
+  const got = fs.statSync(raw(this)).size;
+  if (got !== size) throw new Error(`the raw image is ${got} bytes, expected ${size}`);
+});
+
+Then('the raw image has its FAT volume at byte {int}', function (this: QbcWorld, offset: number) {
+  const got = volumeOffset(raw(this));
+  if (got !== offset) throw new Error(`the FAT volume starts at byte ${got}, expected ${offset}`);
+});
+
+Then('the raw image passes fsck.fat -n', async function (this: QbcWorld) {
+  const r = await fsckFat(raw(this), this.scratch);
+  if (!r.ok) throw new Error(`fsck.fat -n found problems:\n${r.output}`);
+});
+
+Then('every file of the directory extracts byte-identical from the raw image with mtools', async function (this: QbcWorld) {
+  const out = this.path('extracted');
+  fs.rmSync(out, { recursive: true, force: true });
+  await extractFat(raw(this), out);
+  const d = diffTrees(listTree(state(this).dir), listTree(out));
+  if (d) throw new Error(`mcopy -s does not give back the directory:\n${d.split('\n').slice(0, 20).join('\n')}`);
+});
+
+Then('the raw image\'s FAT is FAT{int} by its cluster count, with {int} sectors per cluster and the type string {string}', function (this: QbcWorld, bits: number, spc: number, type: string) {
+  const b = bootSector(raw(this));
+  const byCount = b.clusters < 4085 ? 12 : b.clusters < 65525 ? 16 : 32;
+  if (byCount !== bits) throw new Error(`the volume has ${b.clusters} clusters, which makes it FAT${byCount}, expected FAT${bits}`);
+  if (b.sectorsPerCluster !== spc) throw new Error(`the boot sector says ${b.sectorsPerCluster} sectors per cluster, expected ${spc}`);
+  if (b.typeString.trim() !== type) throw new Error(`the boot sector's type string is "${b.typeString}", expected "${type}"`);
+});
+
+Then('the raw image\'s volume label is {string}', async function (this: QbcWorld, label: string) {
+  const got = await fatLabel(raw(this));
+  if (got !== label) throw new Error(`mlabel reads the label "${got}", expected "${label}"`);
+});
+
+Then('mdir lists {string} in the raw image with the short name {string}', async function (this: QbcWorld, long: string, short: string) {
+  const img = raw(this);
+  const r = await execa('mdir', ['-a', '-i', `${img}@@${volumeOffset(img)}`, '::'], { reject: false, timeout: 30_000, env: { ...process.env, MTOOLS_SKIP_CHECK: '1' }, all: true });
+  const [base, ext = ''] = short.split('.');
+  const want = `${base!.padEnd(8)} ${ext.padEnd(3)}`;
+  const line = String(r.all).split('\n').find((l) => l.endsWith(`  ${long}`));
+  if (!line) throw new Error(`mdir does not list "${long}":\n${String(r.all)}`);
+  if (!line.startsWith(want)) throw new Error(`mdir lists "${long}" as\n  ${line}\nexpected the short name "${want}"`);
+});
+
+When('the {word} writes {size} of pattern {pattern} at offset {int} of {string} as a raw image', async function (this: QbcWorld, who: string, length: number, pattern: number, offset: number, name: string) {
+  const a = role(this, who);
+  if (a === 'skipped') return a;
+  if (!a.capabilities.protocols.includes('vvfat-rw')) {
+    return this.notApplicable(`${a.name} does not write vvfat images back to the directory${a.capabilities.notes?.['vvfat-rw'] ? `: ${a.capabilities.notes['vvfat-rw']}` : ''}`);
+  }
+  await a.io({ filename: nameOf(this, name), format: 'raw' }, [{ op: 'write', offset, length, pattern }]);
+  return undefined;
+});
+
+Then('the host file {string} of the directory holds {size} of pattern {pattern}', function (this: QbcWorld, name: string, length: number, pattern: number) {
+  const got = fs.readFileSync(path.join(state(this).dir, name));
+  if (!got.equals(Buffer.alloc(length, pattern))) {
+    throw new Error(`${name} holds ${got.length} bytes, first ${got.subarray(0, 16).toString('hex')}, expected ${length} bytes of 0x${pattern.toString(16)}`);
+  }
+});
