@@ -4,10 +4,10 @@
  * recipes replayed by the implementation under test.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Given, Then, When } from '@cucumber/cucumber';
 import type { ImageRef } from '../adapters/adapter.js';
-import { checkDiff, guestDiff, infoDiff, mapDiff, readGap, recreate, recreateGap, stageEntry } from '../runner/corpus/checks.js';
+import { checkDiff, extraFilesDiff, guestDiff, infoDiff, mapDiff, readGap, recreate, recreateGap, stageEntry } from '../runner/corpus/checks.js';
 import { maskedSha256, sha256File } from '../runner/corpus/files.js';
 import { CORPUS_DIR } from '../runner/corpus/paths.js';
 import { loadCorpus, type Corpus, type CorpusItem } from '../runner/corpus/corpus-set.js';
@@ -69,6 +69,10 @@ Then('the implementation reads the recorded guest bytes', async function (this: 
   assertNoDiff(await guestDiff(this.iut, entry, golden!), 'guest bytes');
   // reading must leave the image alone
   assert.equal(await sha256File(golden!.filename), entry.fileSha256, `reading ${entry.id} changed its file`);
+  for (const x of entry.extraFiles ?? []) {
+    const name = x.file.slice(x.file.lastIndexOf('/') + 1);
+    assert.equal(await sha256File(join(dirname(golden!.filename), name)), x.fileSha256, `reading ${entry.id} changed its file ${name}`);
+  }
 });
 
 When('the implementation recreates the golden image {string} from its recipe', async function (this: QbcWorld, id: string) {
@@ -83,6 +87,8 @@ When('the implementation recreates the golden image {string} from its recipe', a
 Then('the recreated image is byte-identical to the golden image', async function (this: QbcWorld) {
   const { entry, recreated } = current(this);
   assert.ok(entry.deterministic, `${entry.id} is not deterministic; compare guest bytes instead`);
+  // the other files of a several-file image (a vmdk's extents) are judged alike
+  assertNoDiff(await extraFilesDiff(entry, dirname(recreated!.filename)), 'the other files of the recreated image');
   if (entry.mask) {
     // random fields (and the checksums over them) excluded, as corpus verify judges it
     const golden = join(CORPUS_DIR, entry.file);

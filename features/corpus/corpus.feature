@@ -1641,3 +1641,45 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image vmdk-overlay is recreated from its recipe
     When the implementation recreates the golden image "vmdk-overlay" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # monolithicFlat vmdk of 1 MiB: a text descriptor file and one flat extent vmdk-monolithic-flat-flat.vmdk (the guest bytes as they are); 8 KiB written at 60 KiB and 4 KiB at the last 4 KiB, the first write rewriting the descriptor's CID
+  @format:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-monolithic-flat reads as recorded
+    Given the golden image "vmdk-monolithic-flat"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-monolithic-flat is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-monolithic-flat" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # twoGbMaxExtentSparse vmdk of 1 MiB: a text descriptor file and one sparse extent vmdk-2gb-sparse-s001.vmdk (the 2 GiB split itself is covered by the 3 GiB create scenarios, not the corpus); 8 KiB written across the first grain boundary, 64 KiB zeroed
+  @format:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-2gb-sparse reads as recorded
+    Given the golden image "vmdk-2gb-sparse"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-2gb-sparse is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-2gb-sparse" from its recipe
+    Then the recreated image is byte-identical to the golden image
+
+  # twoGbMaxExtentFlat vmdk of 1 MiB: a text descriptor file and one flat extent vmdk-2gb-flat-f001.vmdk (the 2 GiB split is covered by the 3 GiB create scenarios); 4 KiB written at 512 KiB
+  @format:vmdk @spec:vmdk.subformat
+  Scenario: golden image vmdk-2gb-flat reads as recorded
+    Given the golden image "vmdk-2gb-flat"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:vmdk @spec:vmdk.subformat @op:create
+  Scenario: golden image vmdk-2gb-flat is recreated from its recipe
+    When the implementation recreates the golden image "vmdk-2gb-flat" from its recipe
+    Then the recreated image is byte-identical to the golden image

@@ -81,7 +81,10 @@ async function* plan(src: BlockNode, unit: number, topOnly: boolean): AsyncGener
       off = end;
       continue;
     }
-    if (st.zero && !st.data) {
+    // What reads as zero is a zero run even where the source has it allocated (a flat vmdk
+    // extent's hole is data and zero): qemu-img's convert_iteration_sectors looks at the zero
+    // flag first, and the target gets the same bytes without the source being read.
+    if (st.zero) {
       yield { kind: 'zero', off, len: end - off };
       off = end;
       continue;

@@ -88,6 +88,27 @@ export interface CorpusEntry {
    * @minItems 1
    */
   mask?: [CorpusMask, ...CorpusMask[]];
+  /**
+   * The other files of a several-file image (a vmdk descriptor's extents), made next to it: staged with it into one directory, hashed like the image file (canonical sparse layout).
+   *
+   * @minItems 1
+   */
+  extraFiles?: [
+    {
+      /**
+       * path relative to corpus/ (images/<name>)
+       */
+      file: string;
+      fileSha256: string;
+    },
+    ...{
+      /**
+       * path relative to corpus/ (images/<name>)
+       */
+      file: string;
+      fileSha256: string;
+    }[]
+  ];
 }
 /**
  * one image as `qemu-img info --output=json` prints it (QAPI ImageInfo, 7.2).

@@ -40,4 +40,16 @@ export interface VmdkCreateOptions {
    * Set the zeroed-grain flag of the sparse extent header, so a write of zeros can mark a grain table entry as zero (entry 1) instead of allocating a grain. Refused for the flat subformats.
    */
   zeroed_grain?: boolean;
+  /**
+   * Preallocation mode of the files qemu-img creates (off, falloc, full), a file-protocol option. QEMU 7.2 passes it to each new file (descriptor and extents) and then writes the vmdk over them: the files are the same whatever the mode, and metadata is refused (the file protocol does not know it).
+   */
+  preallocation?: 'off' | 'falloc' | 'full';
+  /**
+   * Set the btrfs NOCOW attribute on each new file (a file-protocol option); no effect on other file systems. A bare `nocow` in -o text means `cow=off` (QemuOpts 'no' prefix), which is refused.
+   */
+  nocow?: boolean;
+  /**
+   * Extent size hint (XFS) for each new file in bytes, a file-protocol option; 0 disables it. QEMU uses 1 MiB when it is not given; 4 GiB and more is refused (the hint is 32-bit).
+   */
+  extent_size_hint?: number;
 }

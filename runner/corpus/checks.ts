@@ -6,14 +6,44 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { missingCapability, type Adapter, type ImageRef, type Operation } from '../../adapters/adapter.js';
-import { sha256File, sparseCopy } from './files.js';
+import { existsSync } from 'node:fs';
+import { maskedSha256, sha256File, sparseCopy } from './files.js';
 import type { Corpus, CorpusItem } from './corpus-set.js';
 import { checkExitCode, diffJson, normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
 import { CORPUS_DIR } from './paths.js';
 import { extensionOf } from './recipe.js';
 
+function baseName(file: string): string {
+  return file.slice(file.lastIndexOf('/') + 1);
+}
+
 export function entryFileName(e: CorpusItem): string {
-  return e.file.slice(e.file.lastIndexOf('/') + 1);
+  return baseName(e.file);
+}
+
+/**
+ * The other files of a several-file image (a vmdk's extents) in dir against the
+ * golden ones: byte-identical, or outside the masks when the recipe has them.
+ */
+export async function extraFilesDiff(e: CorpusItem, dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const x of e.extraFiles ?? []) {
+    const name = baseName(x.file);
+    const mine = join(dir, name);
+    if (!existsSync(mine)) {
+      out.push(`${name}: not made`);
+      continue;
+    }
+    if (e.mask) {
+      const got = await maskedSha256(mine, e.mask);
+      const want = await maskedSha256(join(CORPUS_DIR, x.file), e.mask);
+      if (got !== want) out.push(`${name} differs from the golden file outside the masked fields: masked sha256 ${got}, golden ${want}`);
+    } else {
+      const sha = await sha256File(mine);
+      if (sha !== x.fileSha256) out.push(`${name}: sha256 ${sha}, golden ${x.fileSha256}`);
+    }
+  }
+  return out;
 }
 
 /** The entry and its backing images, bottom first. */
@@ -43,6 +73,7 @@ export async function stageEntry(c: Corpus, e: CorpusItem, dir: string, only: 'c
   const chain = chainOf(c, e);
   for (const x of only === 'chain' ? chain : chain.slice(0, -1)) {
     await sparseCopy(join(CORPUS_DIR, x.file), join(dir, entryFileName(x)));
+    for (const f of x.extraFiles ?? []) await sparseCopy(join(CORPUS_DIR, f.file), join(dir, baseName(f.file)));
   }
   return { filename: join(dir, entryFileName(e)), format: e.format };
 }
@@ -121,6 +152,9 @@ export async function recreate(a: Adapter, c: Corpus, e: CorpusItem, dir: string
 /** The file hashes of the staged chain, to prove reads left them alone. */
 export async function chainHashes(c: Corpus, e: CorpusItem, dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const x of chainOf(c, e)) out.set(x.id, await sha256File(join(dir, entryFileName(x))));
+  for (const x of chainOf(c, e)) {
+    out.set(x.id, await sha256File(join(dir, entryFileName(x))));
+    for (const f of x.extraFiles ?? []) out.set(`${x.id} (${baseName(f.file)})`, await sha256File(join(dir, baseName(f.file))));
+  }
   return out;
 }

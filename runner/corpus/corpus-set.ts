@@ -45,6 +45,8 @@ export function joinCorpus(producer: string, entries: ManifestEntry[], recipes: 
     if (!isDeepStrictEqual(manifestRecipe(r), e.recipe)) throw new CorpusSyncError(e.id, 'its recipe changed since the manifest was recorded');
     if (!isDeepStrictEqual(r.mask, e.mask)) throw new CorpusSyncError(e.id, 'its masks changed since the manifest was recorded');
     if (`images/${imageFileName(r)}` !== e.file) throw new CorpusSyncError(e.id, `file ${e.file} is not the recipe's images/${imageFileName(r)}`);
+    const extras = (e.extraFiles ?? []).map((x) => x.file);
+    if (!isDeepStrictEqual(extras, (r.extraFiles ?? []).map((f) => `images/${f}`))) throw new CorpusSyncError(e.id, `its other files ${extras.join(', ') || '(none)'} are not the recipe's extraFiles`);
     const item: CorpusItem = { ...e, description: r.description, deterministic: r.deterministic };
     if (r.reason) item.reason = r.reason;
     if (r.depends) item.depends = r.depends;

@@ -92,6 +92,33 @@ function checksumOf(buf: Buffer, c: NonNullable<MaskLike['checksum']>, at: numbe
   return out;
 }
 
+/** Longest run after a text's NUL taken for the residue of a rewrite that shortened it (a CID is at most 8 hex digits). */
+const RESIDUE_MAX = 16;
+
+/**
+ * A text rewritten in place shorter than it was (qemu's vmdk_write_cid with a
+ * CID of fewer hex digits) keeps, after its new NUL, the last bytes of the old
+ * text up to the old NUL; those are the last bytes of the new text too, since
+ * the two share their tail. Runs after the NUL that repeat the text's own
+ * suffix are zeroed (repeatedly, for several rewrites), so a mask that cuts a
+ * field out of the text judges a rewritten file and a freshly written one
+ * alike, whatever the CIDs' lengths.
+ */
+export function zeroRewriteResidue(buf: Buffer, from: number): void {
+  const nul = buf.indexOf(0, from);
+  if (nul < 0) return;
+  let at = nul;
+  while (at + 1 < buf.length && buf[at + 1] !== 0) {
+    const next = buf.indexOf(0, at + 1);
+    const runEnd = next < 0 ? buf.length : next;
+    const m = runEnd - (at + 1);
+    if (next < 0 || m > RESIDUE_MAX || m > nul) return;
+    if (!buf.subarray(at + 1, runEnd).equals(buf.subarray(nul - m, nul))) return;
+    buf.fill(0, at + 1, runEnd);
+    at = runEnd;
+  }
+}
+
 export async function maskedSha256(file: string, masks: ReadonlyArray<MaskLike>): Promise<string> {
   const fh = await open(file, 'r');
   let buf: Buffer;
@@ -118,6 +145,7 @@ export async function maskedSha256(file: string, masks: ReadonlyArray<MaskLike>)
     if (m.regex !== undefined) {
       const text = buf.toString('latin1');
       const hits = [...text.matchAll(new RegExp(m.regex, 'g'))];
+      if (m.cut) for (const hit of hits) zeroRewriteResidue(buf, hit.index! + hit[0].length);
       // (cut: last match first, so earlier matches keep their positions)
       for (const hit of m.cut ? hits.reverse() : hits) {
         const at = hit.index!;

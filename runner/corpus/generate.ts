@@ -7,9 +7,9 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { canonicaliseInPlace, maskedSha256, scratchDir, sha256File, sparseCopy } from './files.js';
-import { readManifest, summariseErrors, validateManifest, writeManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import { readManifest, summariseErrors, validateManifest, writeManifest, type ExtraFile, type Manifest, type ManifestEntry } from './manifest.js';
 import { diffJson, type Json } from './normalise.js';
 import { IMAGES_DIR, MANIFEST_FILE, RECIPES_FILE, REPO } from './paths.js';
 import { buildWithQemu, DEFAULT_TOOLS, observeWithQemu, qemuImgVersion, type QemuTools } from './qemu-build.js';
@@ -23,7 +23,7 @@ export interface GenerateOptions {
   log?: (line: string) => void;
 }
 
-function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeWithQemu>>): ManifestEntry {
+function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeWithQemu>>, extras: ExtraFile[] = []): ManifestEntry {
   const entry: ManifestEntry = {
     id: r.id,
     format: imageFormat(r),
@@ -38,6 +38,7 @@ function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeW
     spec: r.spec,
   };
   if (r.mask) entry.mask = r.mask;
+  if (extras.length) entry.extraFiles = extras;
   return entry;
 }
 
@@ -48,9 +49,26 @@ function entryOf(r: Recipe, sha: string, obs: Awaited<ReturnType<typeof observeW
  */
 async function sameOutsideMasks(r: Recipe, built: string, old: ManifestEntry | undefined): Promise<boolean> {
   if (!r.mask || !old) return false;
-  const golden = join(IMAGES_DIR, imageFileName(r));
-  if (!existsSync(golden) || (await sha256File(golden)) !== old.fileSha256) return false;
-  return (await maskedSha256(built, r.mask)) === (await maskedSha256(golden, r.mask));
+  const files: [string, string | undefined][] = [[imageFileName(r), old.fileSha256]];
+  for (const f of r.extraFiles ?? []) files.push([f, old.extraFiles?.find((x) => x.file === `images/${f}`)?.fileSha256]);
+  for (const [name, oldSha] of files) {
+    const golden = join(IMAGES_DIR, name);
+    if (!oldSha || !existsSync(golden) || (await sha256File(golden)) !== oldSha) return false;
+    if ((await maskedSha256(join(dirname(built), name), r.mask)) !== (await maskedSha256(golden, r.mask))) return false;
+  }
+  return true;
+}
+
+/** The recipe's other files as built next to its image (canonicalised in place), with their hashes. */
+async function builtExtras(r: Recipe, dir: string): Promise<ExtraFile[]> {
+  const out: ExtraFile[] = [];
+  for (const f of r.extraFiles ?? []) {
+    const path = join(dir, f);
+    if (!existsSync(path)) throw new Error(`recipe ${r.id}: extraFiles: qemu-img did not make ${f}`);
+    await canonicaliseInPlace(path);
+    out.push({ file: `images/${f}`, fileSha256: await sha256File(path) });
+  }
+  return out;
 }
 
 /** What changed between two recordings of one entry (empty: no drift). */
@@ -83,12 +101,16 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
     for (const r of build) {
       const file = await buildWithQemu(r, scratch, tools);
       await canonicaliseInPlace(file);
+      const extras = await builtExtras(r, scratch);
       const keep = await sameOutsideMasks(r, file, oldById.get(r.id));
       // A kept image is the golden one: images built on it (and its record) see the golden file's
       // random fields, not the rebuild's (a vmdk overlay records its base's CID).
-      if (keep) await sparseCopy(join(IMAGES_DIR, imageFileName(r)), file);
+      if (keep) {
+        await sparseCopy(join(IMAGES_DIR, imageFileName(r)), file);
+        for (const f of r.extraFiles ?? []) await sparseCopy(join(IMAGES_DIR, f), join(scratch, f));
+      }
       const obs = await observeWithQemu(file, imageFormat(r), scratch, tools);
-      const entry = entryOf(r, keep ? oldById.get(r.id)!.fileSha256 : await sha256File(file), obs);
+      const entry = entryOf(r, keep ? oldById.get(r.id)!.fileSha256 : await sha256File(file), obs, keep ? oldById.get(r.id)!.extraFiles ?? [] : extras);
       if (keep) kept.add(r.id);
       built.set(r.id, file);
       // a dependency is recorded too when the manifest lacks it (--only on a fresh corpus)
@@ -135,10 +157,11 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
       if (kept.has(id)) continue;
       const r = recipes.find((x) => x.id === id)!;
       await sparseCopy(built.get(id)!, join(IMAGES_DIR, imageFileName(r)));
+      for (const f of r.extraFiles ?? []) await sparseCopy(join(scratch, f), join(IMAGES_DIR, f));
     }
     if (!opts.only) {
       // images of recipes that are gone
-      const keep = new Set(entries.map((e) => e.file.slice('images/'.length)));
+      const keep = new Set(entries.flatMap((e) => [e.file, ...(e.extraFiles ?? []).map((x) => x.file)]).map((f) => f.slice('images/'.length)));
       for (const f of existsSync(IMAGES_DIR) ? await readdir(IMAGES_DIR) : []) {
         if (!keep.has(f)) await rm(join(IMAGES_DIR, f), { force: true });
       }

@@ -37,6 +37,14 @@ export interface ManifestEntry {
   spec: string[];
   /** the recipe's random fields, excluded from byte identity */
   mask?: RecipeMask[];
+  /** the image's other files (a vmdk's extents), next to it in images/ */
+  extraFiles?: ExtraFile[];
+}
+
+export interface ExtraFile {
+  /** relative to corpus/ */
+  file: string;
+  fileSha256: string;
 }
 
 export interface Manifest {
@@ -76,6 +84,13 @@ export function structuralErrors(m: unknown): string[] {
     if (e.check !== null && (typeof e.check !== 'object' || typeof e.check['check-errors'] !== 'number')) errs.push(`${p}.check: object with check-errors, or null`);
     if (!Array.isArray(e.tags)) errs.push(`${p}.tags: required array`);
     if (!Array.isArray(e.spec) || e.spec.length === 0) errs.push(`${p}.spec: required non-empty array`);
+    if (e.extraFiles !== undefined) {
+      if (!Array.isArray(e.extraFiles) || e.extraFiles.length === 0) errs.push(`${p}.extraFiles: non-empty array when present`);
+      else e.extraFiles.forEach((x, j) => {
+        if (typeof x?.file !== 'string' || !x.file.startsWith('images/')) errs.push(`${p}.extraFiles[${j}].file: must be images/<name>`);
+        if (!SHA.test(x?.fileSha256 ?? '')) errs.push(`${p}.extraFiles[${j}].fileSha256: not a sha256`);
+      });
+    }
     return undefined;
   });
   return errs;

@@ -110,6 +110,12 @@ export interface Recipe {
   mask?: RecipeMask[];
   /** made by another producer instead of qemu-img create (create then only names format and size) */
   produce?: RecipeProduce;
+  /**
+   * The other files the image is made of, as qemu-img names them next to it (a
+   * vmdk descriptor's extents: NAME-flat.vmdk, NAME-s001.vmdk, ...). Recorded,
+   * staged and compared with the image file.
+   */
+  extraFiles?: string[];
 }
 
 const FORMAT_EXT: Record<string, string> = { raw: 'raw', qcow2: 'qcow2' };
@@ -227,6 +233,14 @@ export function validateRecipes(list: unknown): Recipe[] {
     if (r.mask && (!Array.isArray(r.mask) || r.mask.length === 0)) throw new RecipeError(id, 'mask', 'a non-empty array when present');
     if (r.mask && !r.deterministic) throw new RecipeError(id, 'mask', 'masks refine byte identity, so the recipe must be deterministic');
     if (r.produce) checkProduce(id, r);
+    if (r.extraFiles !== undefined) {
+      if (!Array.isArray(r.extraFiles) || r.extraFiles.length === 0) throw new RecipeError(id, 'extraFiles', 'a non-empty array of file names when present');
+      for (const f of r.extraFiles) {
+        if (typeof f !== 'string' || !FILE_NAME_RE.test(f)) throw new RecipeError(id, 'extraFiles', `${String(f)} is not a plain file name`);
+        if (f === imageFileName(r)) throw new RecipeError(id, 'extraFiles', `${f} is the image file itself`);
+      }
+      if (new Set(r.extraFiles).size !== r.extraFiles.length) throw new RecipeError(id, 'extraFiles', 'a file is named twice');
+    }
     if (typeof r.deterministic !== 'boolean') throw new RecipeError(id, 'deterministic', 'must be true or false');
     if (!r.deterministic && !r.reason) throw new RecipeError(id, 'reason', 'a non-deterministic recipe says why');
     for (const d of r.depends ?? []) {

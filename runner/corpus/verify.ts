@@ -12,7 +12,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Adapter } from '../../adapters/adapter.js';
 import { loadAdapter } from '../../adapters/index.js';
-import { checkDiff, chainHashes, guestDiff, infoDiff, mapDiff, readGap, readPartsMissing, recreate, recreateGap, stageEntry } from './checks.js';
+import { checkDiff, chainHashes, extraFilesDiff, guestDiff, infoDiff, mapDiff, readGap, readPartsMissing, recreate, recreateGap, stageEntry } from './checks.js';
 import { maskedSha256, scratchDir, sha256File } from './files.js';
 import { loadCorpus, type Corpus, type CorpusItem } from './corpus-set.js';
 import { CORPUS_DIR, MANIFEST_FILE, RECIPES_FILE, REPO, REPORTS_DIR } from './paths.js';
@@ -73,6 +73,8 @@ async function recreatePart(a: Adapter, oracle: Adapter | null, c: Corpus, e: Co
   const failures: string[] = [];
   await attempt(failures, 'recreate', async () => {
     const img = await recreate(a, c, e, dir);
+    const extras = e.deterministic ? await extraFilesDiff(e, dir) : [];
+    if (extras.length) return extras;
     if (e.deterministic && e.mask) {
       const got = await maskedSha256(img.filename, e.mask);
       const want = await maskedSha256(join(CORPUS_DIR, e.file), e.mask);

@@ -98,3 +98,53 @@ Feature: creating VMware (vmdk) images: option values and conflicts
       | adapter_type=lsilogic                       | ddb.adapterType = "lsilogic"      |
       | toolsversion=11333                          | ddb.toolsVersion = "11333"        |
       | subformat=monolithicFlat,adapter_type=buslogic | ddb.adapterType = "buslogic"   |
+
+  # preallocation, nocow and extent_size_hint are options of the file protocol that
+  # qemu-img 7.2 lists for vmdk; it passes them to every file it creates (descriptor
+  # and extents) and then writes the vmdk over them, so the files come out the same.
+  Scenario Outline: the file option <option> is accepted and leaves the same <subformat> files
+    Given a 1 MiB vmdk image made with "<option>,subformat=<subformat>" and written in separate opens:
+      | offset | length | pattern |
+      | 64 KiB | 64 KiB | 0x5a    |
+    Then the oracle makes the same vmdk files apart from the CIDs
+
+    @spec:vmdk.preallocation
+    Examples: preallocation (off, falloc, full; the extents stay as qemu lays them out)
+      | option               | subformat        |
+      | preallocation=off    | monolithicSparse |
+      | preallocation=falloc | monolithicFlat   |
+      | preallocation=full   | monolithicFlat   |
+      | preallocation=full   | streamOptimized  |
+
+    @spec:vmdk.nocow
+    Examples: nocow (a btrfs attribute; no effect here)
+      | option   | subformat          |
+      | nocow=on | twoGbMaxExtentFlat |
+
+    @spec:vmdk.extent_size_hint
+    Examples: extent_size_hint from 0 to the largest 32-bit hint
+      | option                      | subformat            |
+      | extent_size_hint=0          | monolithicSparse     |
+      | extent_size_hint=4294967295 | twoGbMaxExtentSparse |
+
+  Scenario Outline: the file option value <option> is refused
+    When a 1 MiB vmdk image is created with "<option>"
+    Then creation fails naming "<name>"
+    And no image file is left behind
+
+    @spec:vmdk.preallocation
+    Examples: preallocation=metadata is not a mode of the file protocol
+      | option                 | name     |
+      | preallocation=metadata | metadata |
+      | preallocation=sparse   | sparse   |
+
+    @spec:vmdk.nocow
+    Examples: nocow is a boolean
+      | option      | name  |
+      | nocow=maybe | nocow |
+
+    @spec:vmdk.extent_size_hint
+    Examples: extent_size_hint is a size below 4 GiB
+      | option              | name             |
+      | extent_size_hint=4G | extent size hint |
+      | extent_size_hint=-1 | extent_size_hint |

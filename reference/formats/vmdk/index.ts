@@ -41,5 +41,5 @@ export const vmdkDriver: FormatDriver = {
   probe: (head) => probeVmdk(head),
   create: (file, options, ctx) => createVmdk(file, options as VmdkCreateOptions, ctx?.filename ?? file.filename),
   open: (file, ctx) => VmdkImage.open(file, ctx),
-  createOptionKeys: ['size', 'backing_file', 'backing_fmt', 'adapter_type', 'compat6', 'hwversion', 'subformat', 'toolsversion', 'zeroed_grain'],
+  createOptionKeys: ['size', 'backing_file', 'backing_fmt', 'adapter_type', 'compat6', 'hwversion', 'subformat', 'toolsversion', 'zeroed_grain', 'preallocation', 'nocow', 'extent_size_hint'],
 };
