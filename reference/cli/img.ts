@@ -145,6 +145,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
+      if (last(p, 'l') !== undefined) throw new BlockError('unsupported', 'convert -l (a snapshot as the source) is not implemented by the reference', { option: 'l' });
       // --target-image-opts: the target is an option list naming its own format, and must exist (-n)
       const targetOpts = has(p, 'target-image-opts');
       if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
