@@ -333,8 +333,9 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     async bitmap(image: ImageRef, req: BitmapRequest): Promise<void> {
-      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.map((a) => `--${a}`)];
+      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.flatMap((a) => (a === 'merge' ? ['--merge', req.merge ?? ''] : [`--${a}`]))];
       if (req.granularity !== undefined) args.push('-g', req.granularity);
+      if (req.mergeFrom) args.push('-b', req.mergeFrom.filename, ...(req.mergeFrom.format ? ['-F', req.mergeFrom.format] : []));
       args.push(image.filename, req.name);
       await img(args, image.filename);
     },

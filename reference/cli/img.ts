@@ -229,7 +229,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const names = ['add', 'remove', 'clear', 'enable', 'disable', 'merge'];
       // the operations in command-line order
       const actions = (argv ?? []).map((a) => a.replace(/^--/, '').split('=')[0]).filter((a) => names.includes(a)) as BitmapAction[];
-      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g') });
+      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g'), merge: last(p, 'merge'), sourceFile: last(p, 'b'), sourceFormat: last(p, 'F') });
       return 0;
     },
   },
