@@ -111,6 +111,9 @@ export interface ConvertRequest {
   /** -B: backing file of the target */
   backingFile?: string;
   backingFormat?: string;
+  /** --bitmaps: copy the source's persistent bitmaps; --skip-broken-bitmaps: leave out inconsistent ones */
+  bitmaps?: boolean;
+  skipBrokenBitmaps?: boolean;
 }
 
 export interface MeasureRequest {

@@ -260,6 +260,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (req.noCreate) args.push('-n');
       if (req.backingFile !== undefined) args.push('-B', req.backingFile);
       if (req.backingFormat !== undefined) args.push('-F', req.backingFormat);
+      if (req.bitmaps) args.push('--bitmaps');
+      if (req.skipBrokenBitmaps) args.push('--skip-broken-bitmaps');
       args.push(keyedName(req.source).name, req.target.filename);
       try {
         await imgRetryingLuks(args, req.target.filename, `convert to ${req.target.filename}`);

@@ -4,11 +4,12 @@
  * judged by bitmap.steps.ts's reading of the file.
  */
 import { Given, When } from '@cucumber/cucumber';
-import type { BitmapRequest, ImageRef } from '../adapters/adapter.js';
+import type { BitmapRequest, ConvertRequest, ImageRef } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { sha256File } from '../adapters/qemu.js';
 import { attempt } from './support/errors.js';
 import { defect, makeBaseImage } from './support/hostile-qcow2.js';
+import { readAt, readField, writeAt } from './support/qcow2-header.js';
 
 function capable(world: QbcWorld): 'skipped' | null {
   const skip = world.needs(world.image().format, 'bitmap');
@@ -57,4 +58,58 @@ Given('a qcow2 image {string} whose bitmap directory points outside the file', a
   await makeBaseImage('qemu-img', img.filename, 1024 * 1024);
   await defect('bitmap directory points outside the file').apply(img.filename);
   if (current) this.current = current;
+});
+
+// ---- qemu-img convert --bitmaps [--skip-broken-bitmaps] ------------------------------
+
+async function convertWithBitmaps(world: QbcWorld, format: string, options: string | undefined, skipBroken: boolean, mayFail: boolean): Promise<'skipped' | undefined> {
+  const source = world.image();
+  const skip = world.needs(source.format, 'read') ?? world.needs(format, 'convert');
+  if (skip) return skip;
+  const sourceName = world.current;
+  const target = world.declare('converted', format);
+  const req: ConvertRequest = { source, target, bitmaps: true };
+  if (options) req.options = options;
+  if (skipBroken) req.skipBrokenBitmaps = true;
+  if (mayFail) {
+    world.lastError = await attempt(() => world.iut.convert(req));
+    world.current = sourceName;
+  } else await world.iut.convert(req);
+  return undefined;
+}
+
+When(/^the image is converted to (qcow2|raw) with bitmaps( skipping broken ones)?$/, function (this: QbcWorld, format: string, skipBroken?: string) {
+  return convertWithBitmaps(this, format, undefined, !!skipBroken, false);
+});
+
+When(/^a conversion of the image to (qcow2|raw)(?: with "([^"]*)")? with bitmaps is attempted$/, function (this: QbcWorld, format: string, options?: string) {
+  return convertWithBitmaps(this, format, options || undefined, false, true);
+});
+
+/** Sets the in-use flag of a bitmap in the file, as a program killed while the bitmap was loaded leaves it. */
+Given('bitmap {string} is marked in use', async function (this: QbcWorld, name: string) {
+  const path = this.image().filename;
+  let pos = Number(await readField(path, 'header_length'));
+  for (;;) {
+    const h = await readAt(path, pos, 8);
+    if (h.readUInt32BE(0) === 0) throw new Error(`${path} has no bitmaps extension`);
+    if (h.readUInt32BE(0) === 0x23852875) break;
+    pos += 8 + Math.ceil(h.readUInt32BE(4) / 8) * 8;
+  }
+  const ext = await readAt(path, pos + 8, 24);
+  const dirAt = Number(ext.readBigUInt64BE(16));
+  const dir = await readAt(path, dirAt, Number(ext.readBigUInt64BE(8)));
+  let p = 0;
+  for (let i = 0; i < ext.readUInt32BE(0); i++) {
+    const nameLen = dir.readUInt16BE(p + 18);
+    const extra = dir.readUInt32BE(p + 20);
+    if (dir.toString('utf8', p + 24 + extra, p + 24 + extra + nameLen) === name) {
+      const flags = Buffer.alloc(4);
+      flags.writeUInt32BE((dir.readUInt32BE(p + 12) | 1) >>> 0);
+      await writeAt(path, dirAt + p + 12, flags);
+      return;
+    }
+    p += Math.ceil((24 + extra + nameLen) / 8) * 8;
+  }
+  throw new Error(`${path} has no bitmap "${name}"`);
 });

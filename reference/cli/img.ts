@@ -141,7 +141,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
   },
   convert: {
     withValue: ['f', 'O', 'o', 'B', 'F', 'S', 't', 'T', 'm', 'l', 'r', 'object'],
-    flags: ['c', 'n', 'p', 'q', 'W', 'U', 'C', 'h', 'image-opts', 'target-image-opts', 'target-is-zero'],
+    flags: ['c', 'n', 'p', 'q', 'W', 'U', 'C', 'h', 'image-opts', 'target-image-opts', 'target-is-zero', 'bitmaps', 'skip-broken-bitmaps'],
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
@@ -155,6 +155,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
+        bitmaps: has(p, 'bitmaps'), skipBrokenBitmaps: has(p, 'skip-broken-bitmaps'),
       });
       return 0;
     },

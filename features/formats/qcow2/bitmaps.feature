@@ -100,3 +100,45 @@ Feature: qcow2 persistent dirty bitmaps
       | size     | resize                  |
       | 600 MiB  | "600M"                  |
       | 3076 KiB | "3076K" with --shrink   |
+
+  @op:convert
+  Scenario: convert --bitmaps copies every bitmap with its granularity, state and marks
+    Given a 4 MiB qcow2 image
+    And bitmap "b0" is added
+    And bitmap "b1" is added disabled with granularity "128k"
+    And 64 KiB of pattern 0x19 is written at offset 1 MiB
+    When the image is converted to qcow2 with bitmaps
+    Then the oracle lists the bitmaps "b0 auto 65536, b1 - 131072"
+    And bitmap "b0" marks exactly the 64 KiB at offset 1 MiB
+    And bitmap "b1" marks nothing
+    And the oracle finds the image consistent
+
+  @op:convert
+  Scenario: convert --skip-broken-bitmaps leaves out a bitmap left in use
+    Given a 4 MiB qcow2 image
+    And bitmap "b0" is added
+    And bitmap "bad" is added
+    And bitmap "bad" is marked in use
+    When the image is converted to qcow2 with bitmaps skipping broken ones
+    Then the oracle lists the bitmaps "b0 auto 65536"
+    And the oracle finds the image consistent
+
+  @op:convert
+  Scenario: convert --bitmaps refuses a bitmap left in use
+    Given a 4 MiB qcow2 image
+    And bitmap "b0" is added
+    And bitmap "b0" is marked in use
+    When a conversion of the image to qcow2 with bitmaps is attempted
+    Then the conversion fails naming "inconsistent"
+
+  @op:convert
+  Scenario Outline: convert --bitmaps refuses a target that cannot hold bitmaps (<format> <options>)
+    Given a 4 MiB qcow2 image
+    And bitmap "b0" is added
+    When a conversion of the image to <format> with "<options>" with bitmaps is attempted
+    Then the conversion fails naming "bitmaps"
+
+    Examples:
+      | format | options     |
+      | raw    |             |
+      | qcow2  | compat=0.10 |
