@@ -12,6 +12,7 @@ import { qcow2SnapshotCases } from './qcow2-snapshots.js';
 import { localCases } from './local.js';
 import { readonlyCases } from './readonly.js';
 import { vmdkCases } from './vmdk.js';
+import { qcow2Cases } from './qcow2.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -26,5 +27,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['local', localCases],
   ['readonly', readonlyCases],
   ['vmdk', vmdkCases],
+  ['qcow2', qcow2Cases],
   // (one line per area, above this comment)
 ];
