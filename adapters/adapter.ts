@@ -111,6 +111,9 @@ export interface ConvertRequest {
   /** -B: backing file of the target */
   backingFile?: string;
   backingFormat?: string;
+  /** --bitmaps: copy the source's persistent bitmaps; --skip-broken-bitmaps: leave out inconsistent ones */
+  bitmaps?: boolean;
+  skipBrokenBitmaps?: boolean;
 }
 
 export interface MeasureRequest {
@@ -137,8 +140,12 @@ export type MeasureResult = QemuImgMeasure;
 /** qemu-img bitmap: the operations in order on one bitmap (`granularity` is -g as typed, with add only). */
 export interface BitmapRequest {
   name: string;
-  actions: Array<'add' | 'remove' | 'clear' | 'enable' | 'disable'>;
+  actions: Array<'add' | 'remove' | 'clear' | 'enable' | 'disable' | 'merge'>;
   granularity?: string;
+  /** --merge SOURCE: the source bitmap (with 'merge' in actions) */
+  merge?: string;
+  /** -b FILE [-F FMT]: the image holding the merge source (default: the image itself) */
+  mergeFrom?: ImageRef;
 }
 
 /** qemu-img dd [-f FMT] [-O FMT] if=SOURCE of=TARGET [bs=] [count=] [skip=] */

@@ -260,6 +260,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (req.noCreate) args.push('-n');
       if (req.backingFile !== undefined) args.push('-B', req.backingFile);
       if (req.backingFormat !== undefined) args.push('-F', req.backingFormat);
+      if (req.bitmaps) args.push('--bitmaps');
+      if (req.skipBrokenBitmaps) args.push('--skip-broken-bitmaps');
       args.push(keyedName(req.source).name, req.target.filename);
       try {
         await imgRetryingLuks(args, req.target.filename, `convert to ${req.target.filename}`);
@@ -333,8 +335,9 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     },
 
     async bitmap(image: ImageRef, req: BitmapRequest): Promise<void> {
-      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.map((a) => `--${a}`)];
+      const args = ['bitmap', ...fmtArgs('-f', image), ...req.actions.flatMap((a) => (a === 'merge' ? ['--merge', req.merge ?? ''] : [`--${a}`]))];
       if (req.granularity !== undefined) args.push('-g', req.granularity);
+      if (req.mergeFrom) args.push('-b', req.mergeFrom.filename, ...(req.mergeFrom.format ? ['-F', req.mergeFrom.format] : []));
       args.push(image.filename, req.name);
       await img(args, image.filename);
     },

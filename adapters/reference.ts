@@ -96,7 +96,7 @@ export function createReferenceAdapter(): Adapter {
       const list = await snapshotImage({ filename: image.filename, format: image.format, action: req.action, name: req.name });
       return req.action === 'list' ? snapshotTable(list) : '';
     }),
-    bitmap: (image, req) => guard(() => bitmapImage({ filename: image.filename, format: image.format, bitmap: req.name, actions: req.actions, granularity: req.granularity })),
+    bitmap: (image, req) => guard(() => bitmapImage({ filename: image.filename, format: image.format, bitmap: req.name, actions: req.actions, granularity: req.granularity, merge: req.merge, sourceFile: req.mergeFrom?.filename, sourceFormat: req.mergeFrom?.format })),
     dd: (req) => guard(() => ddImage({ format: req.source.format, outputFormat: req.target.format, operands: [`if=${req.source.filename}`, `of=${req.target.filename}`, ...(req.operands ?? [])] })),
     amend: (image, req) => guard(() => amendImage({ filename: image.filename, format: image.format, options: req.options })),
     resize: (image, req) => guard(async () => {

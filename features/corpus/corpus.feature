@@ -1683,3 +1683,17 @@ Feature: golden images read and recreated as qemu-img recorded them
   Scenario: golden image vmdk-2gb-flat is recreated from its recipe
     When the implementation recreates the golden image "vmdk-2gb-flat" from its recipe
     Then the recreated image is byte-identical to the golden image
+
+  # issue 3's Done-when image (4 MiB, extended_l2=on, compression_type=zstd): two zstd-compressed clusters, a cluster with an allocated, a zero and unallocated subclusters, an enabled persistent bitmap b0 that recorded the later writes, and snapshot s1 taken before the first compressed cluster was written over
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @spec:qcow2.bitmaps @spec:qcow2.extended_l2 @spec:qcow2.compression_type
+  Scenario: golden image qcow2-combined reads as recorded
+    Given the golden image "qcow2-combined"
+    Then the implementation reports the recorded info
+    And the implementation reports the recorded map
+    And the implementation reports the recorded check result
+    And the implementation reads the recorded guest bytes
+
+  @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @spec:qcow2.bitmaps @spec:qcow2.extended_l2 @spec:qcow2.compression_type @op:create
+  Scenario: golden image qcow2-combined is recreated from its recipe
+    When the implementation recreates the golden image "qcow2-combined" from its recipe
+    Then the recreated image shows the recorded guest bytes

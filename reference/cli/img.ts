@@ -141,10 +141,11 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
   },
   convert: {
     withValue: ['f', 'O', 'o', 'B', 'F', 'S', 't', 'T', 'm', 'l', 'r', 'object'],
-    flags: ['c', 'n', 'p', 'q', 'W', 'U', 'C', 'h', 'image-opts', 'target-image-opts', 'target-is-zero'],
+    flags: ['c', 'n', 'p', 'q', 'W', 'U', 'C', 'h', 'image-opts', 'target-image-opts', 'target-is-zero', 'bitmaps', 'skip-broken-bitmaps'],
     async run(p) {
       if (p.positional.length !== 2) throw new UsageError('Expecting one source and one target image file name');
       const [src, dst] = p.positional;
+      if (last(p, 'l') !== undefined) throw new BlockError('unsupported', 'convert -l (a snapshot as the source) is not implemented by the reference', { option: 'l' });
       // --target-image-opts: the target is an option list naming its own format, and must exist (-n)
       const targetOpts = has(p, 'target-image-opts');
       if (targetOpts && !has(p, 'n')) throw new UsageError('--target-image-opts requires use of -n flag');
@@ -154,6 +155,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
         target: { filename: dst, format: last(p, 'O') ?? 'raw', ...(targetOpts ? { imageOpts: true } : {}) },
         options: joinOpts(p), compress: has(p, 'c'), noCreate: has(p, 'n'),
         backingFile: last(p, 'B'), backingFormat: last(p, 'F'),
+        bitmaps: has(p, 'bitmaps'), skipBrokenBitmaps: has(p, 'skip-broken-bitmaps'),
       });
       return 0;
     },
@@ -228,7 +230,7 @@ const commands: Record<string, { withValue: string[]; flags: string[]; run: Hand
       const names = ['add', 'remove', 'clear', 'enable', 'disable', 'merge'];
       // the operations in command-line order
       const actions = (argv ?? []).map((a) => a.replace(/^--/, '').split('=')[0]).filter((a) => names.includes(a)) as BitmapAction[];
-      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g') });
+      await bitmapImage({ filename, format: last(p, 'f'), bitmap, actions, granularity: last(p, 'g'), merge: last(p, 'merge'), sourceFile: last(p, 'b'), sourceFormat: last(p, 'F') });
       return 0;
     },
   },

@@ -11,6 +11,9 @@ import { openImage } from '../graph/open.js';
 import type { BlockNode } from '../node.js';
 import { Qcow2Image } from '../formats/qcow2/image.js';
 import { createImage } from './create.js';
+import { copyBitmap } from '../formats/qcow2/bitmap-ops.js';
+import { BME_FLAG_IN_USE, type Qcow2Bitmap } from '../formats/qcow2/bitmaps.js';
+import { emitWarning } from '../warnings.js';
 import type { ConvertRequest } from '../../adapters/adapter.js';
 import { keySecretInOptions, mergeSecrets, type SecretsLike } from '../crypto/secret.js';
 
@@ -34,6 +37,18 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     if (req.compress && req.target.format !== 'qcow2' && req.target.format !== 'vmdk') {
       throw new BlockError('unsupported', `Compression not supported for this file format (${req.target.format})`, { option: 'compress' });
     }
+    // --bitmaps: what can be copied is settled before the target is made (7.2's messages)
+    const bitmaps: Qcow2Bitmap[] = [];
+    if (req.skipBrokenBitmaps && !req.bitmaps) throw new BlockError('invalid-option', 'Use of --skip-broken-bitmaps requires --bitmaps', { option: 'skip-broken-bitmaps' });
+    if (req.bitmaps) {
+      if (!(src instanceof Qcow2Image)) throw new BlockError('unsupported', 'Source lacks bitmap support', { option: 'bitmaps' });
+      for (const b of src.bitmaps?.bitmaps ?? []) {
+        if (!(b.flags & BME_FLAG_IN_USE)) bitmaps.push(b);
+        else if (req.skipBrokenBitmaps) emitWarning(`Skipping inconsistent bitmap '${b.name}'`);
+        else throw new BlockError('malformed', `Cannot copy inconsistent bitmap '${b.name}'. Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it`, { option: 'bitmaps', field: 'bitmap directory' });
+      }
+      if (req.target.format !== 'qcow2') throw new BlockError('unsupported', `Format driver '${req.target.format}' does not support bitmaps`, { option: 'bitmaps' });
+    }
     if (!req.noCreate) {
       await createImage({
         format: req.target.format, filename: req.target.filename, size: src.size(), options: req.options,
@@ -54,6 +69,10 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     // a target that takes only compressed writes (vmdk streamOptimized) gets them, as qemu-img gives them
     const needsCompressed = (dst as { needsCompressedWrites?: boolean }).needsCompressedWrites === true;
     await copy(src, dst, { zeroInit, topOnly, compress: !!req.compress || needsCompressed });
+    if (req.bitmaps) {
+      if (!(dst instanceof Qcow2Image) || dst.header.version < 3) throw new BlockError('unsupported', `Format driver '${dst.driver}' does not support bitmaps`, { option: 'bitmaps' });
+      for (const b of bitmaps) await copyBitmap(dst, src as Qcow2Image, b);
+    }
   } catch (e) {
     if (dst) await dst.close().catch(() => undefined);
     dst = null;

@@ -3,12 +3,14 @@
  * with qemu-img 7.2's arithmetic: the input is read up to count*bs bytes from
  * its start (not from the skip point), the blocks before skip*bs are left out,
  * and the output is a new image of exactly what remains. Memory is bounded by
- * the 4 MiB copy buffer whatever bs is.
+ * the 4 MiB copy buffer whatever bs is. A skip past the input (as counted)
+ * warns and gives an empty output, as 7.2 and dd(1) do; the manual is silent.
  */
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { strtosz } from '../options/qemuopts.js';
 import { createImage } from './create.js';
+import { emitWarning } from '../warnings.js';
 
 export interface DdRequest {
   /** the operands as typed: "if=a.qcow2", "bs=64k", ... */
@@ -52,8 +54,12 @@ export async function ddImage(req: DdRequest): Promise<void> {
   try {
     let size = src.size();
     if (count !== undefined && size > count * bs) size = count * bs;
-    const start = skip * bs;
-    if (start > size) throw new BlockError('invalid-option', `${input}: cannot skip to specified offset (skip=${skip} blocks of ${bs} bytes is past ${size} bytes)`, { option: 'skip' });
+    // qemu-img 7.2 (like dd(1)): a skip past the input warns and makes an empty output
+    let start = skip * bs;
+    if (start > size) {
+      emitWarning(`${input}: cannot skip to specified offset`);
+      start = size;
+    }
     await createImage({ format: req.outputFormat ?? 'raw', filename: output, size: size - start });
     const dst = await openImage(output, { format: req.outputFormat ?? 'raw', readOnly: false });
     try {

@@ -3,6 +3,8 @@ import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { asImage } from '../node.js';
 import { parseSize } from '../options/qemuopts.js';
+import { Qcow2Image } from '../formats/qcow2/image.js';
+import { resizeBitmaps } from '../formats/qcow2/bitmap-ops.js';
 
 export interface ResizeRequest {
   filename: string;
@@ -30,6 +32,8 @@ export async function resizeImage(req: ResizeRequest): Promise<number> {
     if (size < 0) throw new BlockError('invalid-size', `New image size must be positive (got ${size})`, { option: 'size' });
     size = Math.ceil(size / 512) * 512; // QEMU counts disks in sectors
     await img.resize(size, { shrink: req.shrink, preallocation: req.preallocation as 'off' | undefined });
+    // persistent bitmaps follow the disk's new size, as in QEMU
+    if (node instanceof Qcow2Image) await resizeBitmaps(node, size);
     return size;
   } finally {
     await node.close();

@@ -13,6 +13,7 @@ import { localCases } from './local.js';
 import { readonlyCases } from './readonly.js';
 import { vmdkCases } from './vmdk.js';
 import { vvfatCases } from './vvfat.js';
+import { qcow2Cases } from './qcow2.js';
 
 export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['core', coreCases],
@@ -28,5 +29,6 @@ export const caseGroups: ReadonlyArray<[string, CaseGroup]> = [
   ['readonly', readonlyCases],
   ['vmdk', vmdkCases],
   ['vvfat', vvfatCases],
+  ['qcow2', qcow2Cases],
   // (one line per area, above this comment)
 ];

@@ -33,3 +33,15 @@ Feature: qemu-img dd copies an image, or blocks of it, into a new image
       | operand   | word  |
       | bs=0      | bs    |
       | conv=sync | conv  |
+
+  Scenario Outline: a skip past the input (<operands>) gives an empty <format> output
+    Given a 1 MiB qcow2 image "src"
+    And 64 KiB of pattern 0x74 is written to "src" at offset 0
+    When dd copies "src" to a <format> image "out" with "<operands>"
+    Then the info of "out" reports a virtual size of 0 bytes
+
+    Examples:
+      | format | operands                 |
+      | qcow2  | bs=64k skip=20           |
+      | raw    | bs=64k count=2 skip=5    |
+      | raw    | bs=64k skip=16           |

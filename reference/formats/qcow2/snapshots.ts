@@ -52,6 +52,8 @@ export function findSnapshot(img: Qcow2Image, idOrName: string): number {
 
 /** qemu-img snapshot -a: the active state becomes the snapshot's (its size too). */
 export async function applySnapshot(img: Qcow2Image, idOrName: string): Promise<void> {
+  // 7.2 refuses any image with persistent bitmaps (enabled or not), before looking the name up
+  if (img.bitmaps?.bitmaps.length) throw new BlockError('unsupported', `Could not apply snapshot '${idOrName}': Device has active dirty bitmaps`, { field: 'bitmaps', value: idOrName });
   const i = findSnapshot(img, idOrName);
   if (i < 0) throw new BlockError('not-found', `Could not apply snapshot '${idOrName}': Failed to load snapshot: No such file or directory`, { value: idOrName });
   const sn = img.snapshots[i];
