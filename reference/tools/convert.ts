@@ -34,6 +34,9 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     if (req.compress && req.target.format !== 'qcow2' && req.target.format !== 'vmdk') {
       throw new BlockError('unsupported', `Compression not supported for this file format (${req.target.format})`, { option: 'compress' });
     }
+    if (req.compress && /(^|,)(encrypt\.format=|encryption=(on|true|yes))/.test(req.options ?? '')) {
+      throw new BlockError('unsupported', 'Compression and encryption not supported at the same time', { option: 'compress' });
+    }
     if (!req.noCreate) {
       await createImage({
         format: req.target.format, filename: req.target.filename, size: src.size(), options: req.options,
