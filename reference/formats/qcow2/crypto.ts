@@ -43,10 +43,10 @@ export async function openQcow2Crypto(file: BlockNode, cryptMethod: number, exts
     return { format: 'aes', physical: false, cipher: ctx.noIO && !ctx.keySecret ? null : legacyAesCipher(key()) };
   }
   const ext = exts.find((e) => e.type === EXT_CRYPTO_HEADER);
-  if (!ext || ext.data.length < 16) throw malformed('crypto_header', 'a LUKS-encrypted qcow2 image needs the full disk encryption header extension', 32);
+  if (!ext) throw malformed('crypto_header', 'a LUKS-encrypted qcow2 image needs the full disk encryption header extension', 32);
+  if (ext.data.length !== 16) throw malformed('crypto_header', `the full disk encryption header extension is ${ext.data.length} bytes, not 16 (offset and length of the LUKS header)`, 0);
   const off = Number(ext.data.readBigUInt64BE(0));
   const len = Number(ext.data.readBigUInt64BE(8));
-  if (ext.data.length !== 16) throw malformed('crypto_header', `the full disk encryption header extension is ${ext.data.length} bytes, not 16`, 0);
   if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off + len > file.size() || len < 592) {
     throw malformed('crypto_header', `the LUKS header at ${off} (+${len}) lies outside the file`, 0);
   }
