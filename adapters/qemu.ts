@@ -234,6 +234,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (!CHECK_RESULT_CODES.has(r.exitCode)) fail(r);
       if (r.exitCode === 63) return { 'check-errors': 0, exitCode: 63 };
       const result = parseJson<Omit<CheckResult, 'exitCode'>>(r, 'check');
+      // a keyed image is named by a json: filename, which check echoes: report the file's name
+      if (image.keySecret && typeof result.filename === 'string' && result.filename.startsWith('json:')) result.filename = image.filename;
       return { ...result, exitCode: r.exitCode };
     },
 

@@ -255,7 +255,8 @@ export class QcowImage implements ImageNode {
     const cl = Math.floor(g / cs);
     const length = Math.min(this.size(), (cl + 1) * cs) - g;
     const e = await this.entry(cl);
-    if (e.kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, hostOffset: e.host + (g - cl * cs) };
+    // qcow_co_block_status gives an encrypted image's data no host offset
+    if (e.kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, ...(this.encrypted ? {} : { hostOffset: e.host + (g - cl * cs) }) };
     if (e.kind === 'compressed') return { offset: g, length, data: true, zero: false, present: true, depth: 0, compressed: true };
     return { offset: g, length, data: false, zero: false, present: false, depth: 0 };
   }

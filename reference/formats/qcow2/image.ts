@@ -1298,8 +1298,15 @@ export class Qcow2Image implements ImageNode {
     return { ...first, offset, length: pos - offset };
   }
 
-  /** Status of the (sub)cluster holding `g`, from `g` to its end. */
+  /** Status of the (sub)cluster holding `g`: an encrypted image's host offsets are not reported (qemu sets no OFFSET_VALID with crypto). */
   private async statusOne(g: number): Promise<BlockStatus> {
+    const st = await this.statusOneRaw(g);
+    if (this.crypto && st.hostOffset !== undefined) delete st.hostOffset;
+    return st;
+  }
+
+  /** Status of the (sub)cluster holding `g`, from `g` to its end. */
+  private async statusOneRaw(g: number): Promise<BlockStatus> {
     const cs = this.clusterSize;
     const cl = Math.floor(g / cs);
     const e = await this.entryAt(cl);
