@@ -1295,18 +1295,15 @@ export class Qcow2Image implements ImageNode {
       if (next.data !== first.data || next.zero !== first.zero || next.present !== first.present || next.depth !== first.depth || !!next.compressed !== !!first.compressed || !contiguousHost) break;
       pos = Math.min(end, next.offset + next.length);
     }
-    return { ...first, offset, length: pos - offset };
-  }
-
-  /** Status of the (sub)cluster holding `g`: an encrypted image's host offsets are not reported (qemu sets no OFFSET_VALID with crypto). */
-  private async statusOne(g: number): Promise<BlockStatus> {
-    const st = await this.statusOneRaw(g);
-    if (this.crypto && st.hostOffset !== undefined) delete st.hostOffset;
+    const st = { ...first, offset, length: pos - offset };
+    // an encrypted image's host offsets are not reported (qemu sets no OFFSET_VALID with crypto);
+    // runs are still cut where the host offsets jump, which keeps convert's reads host-contiguous
+    if (this.crypto) delete st.hostOffset;
     return st;
   }
 
   /** Status of the (sub)cluster holding `g`, from `g` to its end. */
-  private async statusOneRaw(g: number): Promise<BlockStatus> {
+  private async statusOne(g: number): Promise<BlockStatus> {
     const cs = this.clusterSize;
     const cl = Math.floor(g / cs);
     const e = await this.entryAt(cl);
