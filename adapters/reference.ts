@@ -53,7 +53,7 @@ export function createReferenceAdapter(): Adapter {
         vpc: ['create', 'info', 'read', 'write', 'map', 'convert', 'compare'],
         vhdx: ['create', 'info', 'check', 'repair', 'read', 'write', 'map', 'convert', 'compare'],
         luks: ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'],
-        'qcow2+luks': ['info', 'read', 'map', 'convert', 'compare'], 'qcow2+aes': ['info', 'read', 'map', 'convert', 'compare'], // encrypted qcow2: read (data liberation); creating and writing them is not implemented yet
+        'qcow2+luks': ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'], 'qcow2+aes': ['create', 'info', 'check', 'read', 'write', 'map', 'convert', 'compare'], // encrypted qcow2 (issue 6): LUKS and legacy AES, created and written as qemu-img 7.2 lays them out
         bochs: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         cloop: ['info', 'check', 'read', 'map', 'convert', 'compare'],
         dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],

@@ -110,3 +110,7 @@ Then('they are reported different', function (this: QbcWorld) {
   assert.ok(this.lastCompare, 'nothing was compared');
   assert.equal(this.lastCompare.identical, false, `reported identical: ${this.lastCompare.message}`);
 });
+
+When('a compressed conversion of the image to {format} with {string} is attempted', function (this: QbcWorld, format: string, options: string) {
+  return convert(this, { format, compress: true, options }, true);
+});

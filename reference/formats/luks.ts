@@ -23,10 +23,10 @@ import { lookupSecret, type SecretStore } from '../crypto/secret.js';
 import type { CreateContext, FormatDriver, OpenContext } from './driver.js';
 
 /** The fewest PBKDF2 iterations qemu (and cryptsetup) put in a key slot or the master key digest. */
-const MIN_ITERATIONS = 1000;
+export const MIN_ITERATIONS = 1000;
 
 /** How many iterations `ms` milliseconds of PBKDF2 with this hash take here (qemu calibrates the same way). */
-function iterationsFor(ms: number, hash: string, keyBytes: number): number {
+export function iterationsFor(ms: number, hash: string, keyBytes: number): number {
   const probe = 1000;
   const t0 = process.hrtime.bigint();
   pbkdf2Sync('qbc-calibration', Buffer.alloc(32), probe, keyBytes, hash);

@@ -37,6 +37,9 @@ export async function convertImage(req: ConvertImageRequest): Promise<void> {
     if (req.compress && req.target.format !== 'qcow2' && req.target.format !== 'vmdk') {
       throw new BlockError('unsupported', `Compression not supported for this file format (${req.target.format})`, { option: 'compress' });
     }
+    if (req.compress && /(^|,)(encrypt\.format=|encryption=(on|true|yes))/.test(req.options ?? '')) {
+      throw new BlockError('unsupported', 'Compression and encryption not supported at the same time', { option: 'compress' });
+    }
     // --bitmaps: what can be copied is settled before the target is made (7.2's messages)
     const bitmaps: Qcow2Bitmap[] = [];
     if (req.skipBrokenBitmaps && !req.bitmaps) throw new BlockError('invalid-option', 'Use of --skip-broken-bitmaps requires --bitmaps', { option: 'skip-broken-bitmaps' });

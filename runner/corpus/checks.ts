@@ -11,7 +11,7 @@ import { maskedSha256, sha256File, sparseCopy } from './files.js';
 import type { Corpus, CorpusItem } from './corpus-set.js';
 import { checkExitCode, diffJson, normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
 import { CORPUS_DIR } from './paths.js';
-import { extensionOf } from './recipe.js';
+import { extensionOf, recipeKey } from './recipe.js';
 
 function baseName(file: string): string {
   return file.slice(file.lastIndexOf('/') + 1);
@@ -75,7 +75,8 @@ export async function stageEntry(c: Corpus, e: CorpusItem, dir: string, only: 'c
     await sparseCopy(join(CORPUS_DIR, x.file), join(dir, entryFileName(x)));
     for (const f of x.extraFiles ?? []) await sparseCopy(join(CORPUS_DIR, f.file), join(dir, baseName(f.file)));
   }
-  return { filename: join(dir, entryFileName(e)), format: e.format };
+  // an encrypted image opens with the recipe's secrets
+  return { filename: join(dir, entryFileName(e)), format: e.format, ...recipeKey({ ...e.recipe, secrets: e.secrets }) };
 }
 
 /** Reading the image needs 'read'; info, map and check are compared where the IUT has them. */
@@ -137,14 +138,15 @@ export async function guestDiff(a: Adapter, e: CorpusItem, img: ImageRef): Promi
 /** Replays the recipe with the implementation in dir (backing images staged there); returns the image. */
 export async function recreate(a: Adapter, c: Corpus, e: CorpusItem, dir: string): Promise<ImageRef & { format: string }> {
   await stageEntry(c, e, dir, 'backing');
-  const target = { filename: join(dir, entryFileName(e)), format: e.format };
+  const key = recipeKey({ ...e.recipe, secrets: e.secrets });
+  const target = { filename: join(dir, entryFileName(e)), format: e.format, ...key };
   const cr = e.recipe.create;
   const first = e.recipe.convert ? { filename: join(dir, `${e.id}.src.${extensionOf(cr.format)}`), format: cr.format } : target;
-  await a.create({ format: cr.format, filename: first.filename, size: cr.size, options: cr.options, backingFile: cr.backingFile, backingFormat: cr.backingFormat });
+  await a.create({ format: cr.format, filename: first.filename, size: cr.size, options: cr.options, backingFile: cr.backingFile, backingFormat: cr.backingFormat, ...(key ? { secrets: key.secrets } : {}) });
   if (e.recipe.io?.length) await a.io(first, e.recipe.io);
   if (e.recipe.convert) {
     const cv = e.recipe.convert;
-    await a.convert({ source: first, target: { filename: target.filename, format: cv.format }, options: cv.options, compress: cv.compress });
+    await a.convert({ source: first, target: { filename: target.filename, format: cv.format, ...key }, options: cv.options, compress: cv.compress });
   }
   return target;
 }

@@ -15,6 +15,8 @@ export interface CorpusItem extends ManifestEntry {
   depends?: string[];
   crash?: RecipeCrash;
   produce?: RecipeProduce;
+  /** an encrypted image's secret objects (id -> passphrase) */
+  secrets?: Record<string, string>;
 }
 
 export interface Corpus {
@@ -52,6 +54,7 @@ export function joinCorpus(producer: string, entries: ManifestEntry[], recipes: 
     if (r.depends) item.depends = r.depends;
     if (r.crash) item.crash = r.crash;
     if (r.produce) item.produce = r.produce;
+    if (r.secrets) item.secrets = r.secrets;
     return item;
   });
   return { producer, items };

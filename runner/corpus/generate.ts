@@ -14,7 +14,7 @@ import { diffJson, type Json } from './normalise.js';
 import { IMAGES_DIR, MANIFEST_FILE, RECIPES_FILE, REPO } from './paths.js';
 import { buildWithQemu, DEFAULT_TOOLS, observeWithQemu, qemuImgVersion, type QemuTools } from './qemu-build.js';
 import { manifestRecipe } from './corpus-set.js';
-import { imageFileName, imageFormat, loadRecipes, withDependencies, type Recipe } from './recipe.js';
+import { imageFileName, imageFormat, loadRecipes, recipeKey, withDependencies, type Recipe } from './recipe.js';
 
 export interface GenerateOptions {
   only?: string;
@@ -109,7 +109,7 @@ export async function generate(opts: GenerateOptions = {}): Promise<number> {
         await sparseCopy(join(IMAGES_DIR, imageFileName(r)), file);
         for (const f of r.extraFiles ?? []) await sparseCopy(join(IMAGES_DIR, f), join(scratch, f));
       }
-      const obs = await observeWithQemu(file, imageFormat(r), scratch, tools);
+      const obs = await observeWithQemu(file, imageFormat(r), scratch, tools, recipeKey(r));
       const entry = entryOf(r, keep ? oldById.get(r.id)!.fileSha256 : await sha256File(file), obs, keep ? oldById.get(r.id)!.extraFiles ?? [] : extras);
       if (keep) kept.add(r.id);
       built.set(r.id, file);

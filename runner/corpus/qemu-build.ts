@@ -8,7 +8,9 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { CheckResult, ImageInfo, IoCommand, MapEntry } from '../../adapters/adapter.js';
-import { extensionOf, imageFileName, imageFormat, type Recipe } from './recipe.js';
+import { extensionOf, imageFileName, imageFormat, recipeKey, type Recipe } from './recipe.js';
+import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE, keyedName, SecretFiles } from '../../adapters/qemu-secrets.js';
+import type { SecretObject } from '../../adapters/adapter.js';
 import { normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
 import { REPO } from './paths.js';
 
@@ -29,7 +31,12 @@ export class ToolError extends Error {
 }
 
 async function run(cmd: string, args: string[], okCodes: number[] = [0]) {
-  const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT, stripFinalNewline: true });
+  let r = await execa(cmd, args, { reject: false, timeout: TIMEOUT, stripFinalNewline: true });
+  // qemu-img's PBKDF2 calibration (LUKS create) sometimes measures no CPU time on these VMs
+  for (let n = 1; n < CPU_USAGE_ATTEMPTS && r.failed && !r.timedOut && CPU_USAGE_FLAKE.test(String(r.stderr)); n++) {
+    process.stderr.write(`${cmd}: "Unable to get accurate CPU usage"; retrying (attempt ${n + 1} of ${CPU_USAGE_ATTEMPTS})\n`);
+    r = await execa(cmd, args, { reject: false, timeout: TIMEOUT, stripFinalNewline: true });
+  }
   if (r.timedOut) throw new ToolError([cmd, ...args], `timed out after ${TIMEOUT} ms`);
   if (r.failed && (r.exitCode === undefined || !okCodes.includes(r.exitCode))) {
     throw new ToolError([cmd, ...args], (r.stderr || r.stdout || `exit ${r.exitCode ?? r.signal}`).trim());
@@ -66,10 +73,11 @@ export function qemuIoCommands(io: IoCommand[]): string[] {
 // qemu-io reports a failed command on its output and carries on
 const IO_FAILURE = /(failed|error|cannot|Could not)/i;
 
-async function runIo(tools: QemuTools, r: Recipe, file: string, format: string): Promise<void> {
+async function runIo(tools: QemuTools, r: Recipe, file: string, format: string, objects: string[] = []): Promise<void> {
   const cmds = qemuIoCommands(r.io ?? []).flatMap((c) => ['-c', c]);
+  const key = recipeKey(r);
   if (!r.crash) {
-    const res = await run(tools.qemuIo, ['-f', format, ...cmds, file]);
+    const res = await run(tools.qemuIo, [...objects, ...imageArgs(file, format, key), ...cmds]);
     const text = `${res.stdout}\n${res.stderr}`;
     if (IO_FAILURE.test(text)) throw new ToolError([tools.qemuIo, ...cmds, file], text.trim());
     return;
@@ -85,9 +93,15 @@ async function runIo(tools: QemuTools, r: Recipe, file: string, format: string):
   if (IO_FAILURE.test(res.stdout)) throw new ToolError([tools.qemuIo, ...args], res.stdout.trim());
 }
 
-function createArgs(r: Recipe, file: string): string[] {
+/** `-f FMT FILE`, or for an encrypted image a json: name carrying its key-secret (objects go first). */
+function imageArgs(file: string, format: string, key: { keySecret: string } | undefined): string[] {
+  if (!key) return ['-f', format, file];
+  return [keyedName({ filename: file, format, keySecret: key.keySecret }).name];
+}
+
+function createArgs(r: Recipe, file: string, objects: string[] = []): string[] {
   const c = r.create;
-  const args = ['create', '-q', '-f', c.format];
+  const args = ['create', '-q', ...objects, '-f', c.format];
   if (c.options) args.push('-o', c.options);
   if (c.backingFile) args.push('-b', c.backingFile, '-F', c.backingFormat!);
   args.push(file);
@@ -137,16 +151,25 @@ export async function buildWithQemu(r: Recipe, dir: string, tools = DEFAULT_TOOL
   }
   const first = r.convert ? join(dir, `${r.id}.src.${extensionOf(r.create.format)}`) : target;
   await rm(target, { force: true });
-  await run(tools.qemuImg, createArgs(r, first));
-  if (r.io?.length) await runIo(tools, r, first, r.create.format);
-  if (r.convert) {
-    const cv = r.convert;
-    const args = ['convert', '-f', r.create.format, '-O', cv.format];
-    if (cv.options) args.push('-o', cv.options);
-    if (cv.compress) args.push('-c');
-    args.push(first, target);
-    await run(tools.qemuImg, args);
-    await rm(first, { force: true });
+  const key = recipeKey(r);
+  const files = new SecretFiles();
+  try {
+    const objects = key ? await files.args(key.secrets) : [];
+    await run(tools.qemuImg, createArgs(r, first, objects));
+    // the source of a convert recipe is the plain one (its options name no key); the target is keyed by -o
+    const firstKey = r.convert ? undefined : key;
+    if (r.io?.length) await runIo(tools, { ...r, secrets: firstKey ? r.secrets : undefined }, first, r.create.format, firstKey ? objects : []);
+    if (r.convert) {
+      const cv = r.convert;
+      const args = ['convert', ...objects, '-f', r.create.format, '-O', cv.format];
+      if (cv.options) args.push('-o', cv.options);
+      if (cv.compress) args.push('-c');
+      args.push(first, target);
+      await run(tools.qemuImg, args);
+      await rm(first, { force: true });
+    }
+  } finally {
+    await files.dispose();
   }
   return target;
 }
@@ -159,10 +182,10 @@ export interface Observation {
   guestSha256: string;
 }
 
-export async function guestSha256WithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS): Promise<string> {
+export async function guestSha256WithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS, objects: string[] = [], key?: { keySecret: string }): Promise<string> {
   const out = join(scratch, `guest-${process.pid}-${Date.now()}.raw`);
   try {
-    await run(tools.qemuImg, ['convert', '-f', format, '-O', 'raw', file, out]);
+    await run(tools.qemuImg, ['convert', ...objects, '-O', 'raw', ...imageArgs(file, format, key), out]);
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(out)) hash.update(chunk as Buffer);
     return hash.digest('hex');
@@ -171,19 +194,29 @@ export async function guestSha256WithQemu(file: string, format: string, scratch:
   }
 }
 
-export async function observeWithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS): Promise<Observation> {
-  const info = JSON.parse((await run(tools.qemuImg, ['info', '--output=json', '-f', format, file])).stdout) as ImageInfo;
-  const map = JSON.parse((await run(tools.qemuImg, ['map', '--output=json', '-f', format, file])).stdout) as MapEntry[];
-  // 2 corruptions, 3 leaks, 63 no check: results, not failures
-  const ck = await run(tools.qemuImg, ['check', '--output=json', '-f', format, file], [0, 2, 3, 63]);
-  const exitCode = ck.exitCode ?? 0;
-  const check: CheckResult = exitCode === 63 ? { 'check-errors': 0, exitCode } : { ...JSON.parse(ck.stdout), exitCode };
-  return {
-    info: normaliseInfo(info, file),
-    map: normaliseMap(map),
-    check: normaliseCheck(check),
-    guestSha256: await guestSha256WithQemu(file, format, scratch, tools),
-  };
+/** `key`: an encrypted image's secrets and key-secret id (info needs no key; map, check and reads do). */
+export async function observeWithQemu(file: string, format: string, scratch: string, tools = DEFAULT_TOOLS, key?: { secrets: SecretObject[]; keySecret: string }): Promise<Observation> {
+  const files = new SecretFiles();
+  try {
+    const objects = key ? await files.args(key.secrets) : [];
+    const img = imageArgs(file, format, key);
+    const info = JSON.parse((await run(tools.qemuImg, ['info', '--output=json', '-f', format, file])).stdout) as ImageInfo;
+    const map = JSON.parse((await run(tools.qemuImg, ['map', ...objects, '--output=json', ...img])).stdout) as MapEntry[];
+    // 2 corruptions, 3 leaks, 63 no check: results, not failures
+    const ck = await run(tools.qemuImg, ['check', ...objects, '--output=json', ...img], [0, 2, 3, 63]);
+    const exitCode = ck.exitCode ?? 0;
+    const check: CheckResult = exitCode === 63 ? { 'check-errors': 0, exitCode } : { ...JSON.parse(ck.stdout), exitCode };
+    // a keyed image is named by a json: filename; the record names the file
+    if (key && 'filename' in check) check.filename = file;
+    return {
+      info: normaliseInfo(info, file),
+      map: normaliseMap(map),
+      check: normaliseCheck(check),
+      guestSha256: await guestSha256WithQemu(file, format, scratch, tools, objects, key),
+    };
+  } finally {
+    await files.dispose();
+  }
 }
 
 export { imageFormat };

@@ -4,7 +4,7 @@
  * same recipe can be replayed by real qemu-img and by any implementation.
  */
 import { readFile } from 'node:fs/promises';
-import type { IoCommand } from '../../adapters/adapter.js';
+import type { IoCommand, SecretObject } from '../../adapters/adapter.js';
 
 export interface RecipeCreate {
   format: string;
@@ -116,6 +116,21 @@ export interface Recipe {
    * staged and compared with the image file.
    */
   extraFiles?: string[];
+  /**
+   * Secret objects of an encrypted image: id -> passphrase. qemu-img gets each as
+   * `--object secret,id=ID,file=PATH` (a 0600 file, never data= on a command line); the
+   * image opens with the secret its options name (key-secret= / encrypt.key-secret=).
+   */
+  secrets?: Record<string, string>;
+}
+
+/** The secrets and key-secret id an encrypted recipe's image opens with (undefined: not encrypted). */
+export function recipeKey(r: Pick<Recipe, 'create' | 'convert' | 'secrets'>): { secrets: SecretObject[]; keySecret: string } | undefined {
+  if (!r.secrets) return undefined;
+  const opts = r.convert ? r.convert.options : r.create.options;
+  const m = /(?:^|,)(?:encrypt\.)?key-secret=([^,]+)/.exec(opts ?? '');
+  if (!m) return undefined;
+  return { secrets: Object.entries(r.secrets).map(([id, data]) => ({ id, data })), keySecret: m[1] };
 }
 
 const FORMAT_EXT: Record<string, string> = { raw: 'raw', qcow2: 'qcow2' };
@@ -240,6 +255,14 @@ export function validateRecipes(list: unknown): Recipe[] {
         if (f === imageFileName(r)) throw new RecipeError(id, 'extraFiles', `${f} is the image file itself`);
       }
       if (new Set(r.extraFiles).size !== r.extraFiles.length) throw new RecipeError(id, 'extraFiles', 'a file is named twice');
+    }
+    if (r.secrets !== undefined) {
+      if (typeof r.secrets !== 'object' || r.secrets === null || !Object.keys(r.secrets).length) throw new RecipeError(id, 'secrets', 'an object of secret id -> passphrase');
+      for (const [k, v] of Object.entries(r.secrets)) {
+        if (!FILE_NAME_RE.test(k) || typeof v !== 'string') throw new RecipeError(id, `secrets.${k}`, 'a plain id and a text passphrase');
+      }
+      if (r.produce || r.crash || r.create.backingFile) throw new RecipeError(id, 'secrets', 'only for qemu-img recipes without crash or backing files');
+      if (!recipeKey(r)) throw new RecipeError(id, 'secrets', 'the image options name no key-secret');
     }
     if (typeof r.deterministic !== 'boolean') throw new RecipeError(id, 'deterministic', 'must be true or false');
     if (!r.deterministic && !r.reason) throw new RecipeError(id, 'reason', 'a non-deterministic recipe says why');

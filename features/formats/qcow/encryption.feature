@@ -1,11 +1,10 @@
 @format:qcow @op:create
-Feature: qcow AES encryption is refused here
+Feature: qcow AES encryption needs a usable secret
   The manual keeps qcow's AES-CBC encryption (encryption=on, or encrypt.format=aes with
-  encrypt.key-secret naming a secret object) only for data liberation. Neither the
-  suite's adapters nor the reference pass secrets yet (the encryption issue adds them),
-  so what is checked here is that every way of asking for it without a usable secret is
-  refused with an error naming the encryption option, and that no other format is
-  accepted.
+  encrypt.key-secret naming a secret object) only for data liberation. Creating such an image
+  needs both the format and a secret; every way of asking for it without a usable secret is
+  refused with an error naming the encryption option, and no other format is accepted.
+  Writing and reading AES-encrypted qcow images is qcow2/encryption-io.feature's subject.
 
   @spec:qcow.encryption
   Scenario: encryption=on without a secret is refused

@@ -43,9 +43,6 @@ export class QcowImage implements ImageNode {
   static async open(file: ProtocolNode, key: { secrets?: SecretStore; keySecret?: string; noIO?: boolean } = {}): Promise<QcowImage> {
     const head = await file.read(0, Math.min(HEADER_BYTES, file.size()));
     const h = decodeHeader(head, file.size());
-    if (h.cryptMethod === 1 && !file.readOnly) {
-      throw new BlockError('unsupported', 'writing AES-encrypted qcow images is not supported by the reference; it reads them (qemu-img convert gets the data out)', { field: 'crypt_method', offset: 36 });
-    }
     const l1 = await file.read(h.l1TableOffset, h.l1Size * 8);
     const img = new QcowImage(file, h, l1);
     if (h.cryptMethod === 1 && !(key.noIO && !key.keySecret)) {
@@ -174,9 +171,17 @@ export class QcowImage implements ImageNode {
       const inCl = g - cl * cs;
       const n = Math.min(data.length - pos, cs - inCl);
       const host = await this.allocate(cl, inCl, n);
-      await this.file.write(host + inCl, data.subarray(pos, pos + n));
+      let piece = data.subarray(pos, pos + n);
+      if (this.encrypted) piece = this.encrypt(Buffer.from(piece), g);
+      await this.file.write(host + inCl, piece);
       pos += n;
     }
+  }
+
+  /** AES-CBC over whole sectors of guest offset `g` (IV the guest sector number), in place. */
+  private encrypt(buf: Buffer, g: number): Buffer {
+    if (!this.cipher) throw new BlockError('invalid-option', "Parameter 'encrypt.key-secret' is required for cipher", { option: 'encrypt.key-secret' });
+    return this.cipher.run(true, buf, g / SECTOR);
   }
 
   /** Host offset of guest cluster `cl`, allocating it (and its L2 table) for a write of [inCl, inCl+n). */
@@ -198,6 +203,11 @@ export class QcowImage implements ImageNode {
     if (e.kind === 'compressed' && n < cs) {
       // The rest of the cluster keeps its old contents.
       await this.file.write(host, await this.decompress(e));
+    } else if (this.encrypted && n < cs) {
+      // qcow.c: the sectors a partial write leaves untouched get encrypted zeroes
+      const z = Buffer.alloc(cs);
+      this.encrypt(z, cl * cs);
+      await this.file.write(host, z);
     } else {
       await this.file.truncate(host + cs);
     }
@@ -245,7 +255,8 @@ export class QcowImage implements ImageNode {
     const cl = Math.floor(g / cs);
     const length = Math.min(this.size(), (cl + 1) * cs) - g;
     const e = await this.entry(cl);
-    if (e.kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, hostOffset: e.host + (g - cl * cs) };
+    // qcow_co_block_status gives an encrypted image's data no host offset
+    if (e.kind === 'data') return { offset: g, length, data: true, zero: false, present: true, depth: 0, ...(this.encrypted ? {} : { hostOffset: e.host + (g - cl * cs) }) };
     if (e.kind === 'compressed') return { offset: g, length, data: true, zero: false, present: true, depth: 0, compressed: true };
     return { offset: g, length, data: false, zero: false, present: false, depth: 0 };
   }

@@ -8,7 +8,7 @@
  * rewrites the stored counts; with "all" it also fixes corruptions.
  */
 import type { CheckResult } from '../../../adapters/adapter.js';
-import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, MAX_L1_BYTES } from './layout.js';
+import { EXT_CRYPTO_HEADER, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, MAX_L1_BYTES } from './layout.js';
 import type { Qcow2Image } from './image.js';
 
 export interface CheckOptions {
@@ -124,6 +124,9 @@ async function tally(img: Qcow2Image, log: (l: string) => void): Promise<Tally> 
   };
   ref(0, Math.min(cs, fileSize), 'header');
   if (img.header.l1Size) ref(img.header.l1TableOffset, img.header.l1Size * 8, 'L1 table');
+  // a LUKS-encrypted image's header and key slots (the full disk encryption header extension)
+  const cryptoExt = img.extensions.find((e) => e.type === EXT_CRYPTO_HEADER);
+  if (cryptoExt && cryptoExt.data.length >= 16) ref(Number(cryptoExt.data.readBigUInt64BE(0)), Number(cryptoExt.data.readBigUInt64BE(8)), 'encryption header');
   for (let i = 0; i < img.l1.length; i++) {
     // QEMU measures fragmentation within each L2 table.
     let nextContiguous = 0;

@@ -4,7 +4,7 @@
  * status. Allocation order mirrors QEMU's (L2 table first, then the data run) so
  * that the same guest writes produce the same file.
  */
-import { decryptData, encryptInfo, openQcow2Crypto, type KeyContext, type Qcow2Crypto } from './crypto.js';
+import { decryptData, encryptData, encryptInfo, openQcow2Crypto, type KeyContext, type Qcow2Crypto } from './crypto.js';
 import { BlockError, malformed } from '../../errors.js';
 import * as path from 'node:path';
 import { checkRange, type BlockNode, type BlockStatus, type ImageNode } from '../../node.js';
@@ -12,7 +12,7 @@ import type { CheckResult } from '../../../adapters/adapter.js';
 import { FileNode } from '../../protocols/file.js';
 import { dataFilePermissions, type LockingMode } from '../../protocols/locking.js';
 import {
-  AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_DATA_FILE, EXT_FEATURE_TABLE,
+  AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO_HEADER, EXT_DATA_FILE, EXT_FEATURE_TABLE,
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, INCOMPAT_KNOWN,
   MAX_L1_BYTES, MAX_REFTABLE_BYTES, OFFSET_MASK, OFLAG_COPIED, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH, buildHeaderTail, parseExtensions, parseHeader, serializeHeader,
   type HeaderExtension, type Qcow2Header,
@@ -135,9 +135,6 @@ export class Qcow2Image implements ImageNode {
       }
     } else if (h.refcountOrder !== 4) {
       throw malformed('refcount_order', 'version 2 images have 16-bit refcounts', 96);
-    }
-    if (h.cryptMethod !== 0 && !opts.readOnly && !opts.forCheck) {
-      throw new BlockError('unsupported', `writing encrypted qcow2 images (crypt_method ${h.cryptMethod}) is not supported by the reference yet; it reads them (qemu-img convert gets the data out)`, { field: 'crypt_method' });
     }
     if (h.size > 2 ** 55) throw malformed('size', `virtual size ${h.size} is too large`, 24);
     // Tables must lie inside the file and clear of the header cluster.
@@ -594,12 +591,47 @@ export class Qcow2Image implements ImageNode {
   async write(offset: number, data: Buffer): Promise<void> {
     checkRange(this, offset, data.length);
     await this.beforeWrite();
+    await this.writeRange(offset, data);
+    await this.markBitmaps(offset, data.length);
+    await this.afterWrite();
+  }
+
+  /**
+   * Guest bytes through the L2 tables. An encrypted image takes whole 512-byte sectors
+   * (qemu's request_alignment for a crypto block): a partial sector is read (decrypted),
+   * merged and written back whole.
+   */
+  private async writeRange(offset: number, data: Buffer): Promise<void> {
+    if (this.crypto && (offset % 512 || data.length % 512)) {
+      const s = Math.floor(offset / 512) * 512;
+      const e = Math.min(this.size(), Math.ceil((offset + data.length) / 512) * 512);
+      const buf = await this.read(s, e - s);
+      data.copy(buf, offset - s);
+      offset = s;
+      data = buf;
+    }
     let pos = 0;
     while (pos < data.length) {
       pos += await this.writeWithinL2(offset + pos, data.subarray(pos));
     }
-    await this.markBitmaps(offset, data.length);
-    await this.afterWrite();
+  }
+
+  /** Guest data out to host offset `host` (guest offset `guest`), encrypted when the image is. */
+  private async writeData(host: number, guest: number, buf: Buffer): Promise<void> {
+    if (!this.crypto) {
+      await this.data.write(host, buf);
+      return;
+    }
+    const c = Buffer.from(buf); // never the caller's buffer
+    encryptData(this.crypto, c, host, guest);
+    await this.data.write(host, c);
+  }
+
+  /** Guest data in from host offset `host` (guest offset `guest`), decrypted when the image is. */
+  private async readData(host: number, guest: number, len: number): Promise<Buffer> {
+    const d = await this.data.read(host, len);
+    if (this.crypto) decryptData(this.crypto, d, host, guest);
+    return d;
   }
 
   /** Writes as much of `data` as one L2 table maps; returns the bytes written. */
@@ -650,12 +682,12 @@ export class Qcow2Image implements ImageNode {
         // The rest of the cluster must keep reading as zero once the flag goes.
         const buf = Buffer.alloc(cs);
         slice.copy(buf, inCl);
-        await this.data.write(e.host, buf.subarray(0, Math.max(inCl + slice.length, cs)));
+        await this.writeData(e.host, g - inCl, buf.subarray(0, Math.max(inCl + slice.length, cs)));
         this.l2.encode(table, idx, e.host, true, false);
         await this.writeL2Entries(l2Off, table, idx, 1);
         return;
       }
-      await this.data.write(e.host + inCl, slice);
+      await this.writeData(e.host + inCl, g, slice);
       return;
     }
     // Extended L2: data goes in place; untouched parts of partly written subclusters are filled first.
@@ -684,7 +716,7 @@ export class Qcow2Image implements ImageNode {
       const tailStart = head + slice.length;
       if (head === 0 && tailStart === n * cs) {
         // whole clusters: the guest's buffer goes out as it is
-        await this.data.write(host, slice);
+        await this.writeData(host, g, slice);
         for (let k = 0; k < n; k++) this.l2.encode(table, idx + k, host + k * cs, true, false);
         await this.writeL2Entries(l2Off, table, idx, n);
         await this.releaseOld(old);
@@ -698,7 +730,7 @@ export class Qcow2Image implements ImageNode {
         (await this.readOld(old[n - 1], lastCl, lastG, n * cs - tailStart)).copy(buf, tailStart);
       }
       slice.copy(buf, head);
-      await this.data.write(host, buf);
+      await this.writeData(host, runG, buf);
       for (let k = 0; k < n; k++) this.l2.encode(table, idx + k, host + k * cs, true, false);
       await this.writeL2Entries(l2Off, table, idx, n);
     }
@@ -710,7 +742,7 @@ export class Qcow2Image implements ImageNode {
     const out = Buffer.alloc(len);
     const inCl = g - cl * this.clusterSize;
     if (e.kind === 'compressed') (await this.decompress(e)).copy(out, 0, inCl, inCl + len);
-    else if (e.kind === 'normal') (await this.data.read(e.host + inCl, len)).copy(out);
+    else if (e.kind === 'normal') (await this.readData(e.host + inCl, g, len)).copy(out);
     else if (e.kind === 'unallocated') (await this.readBacking(g, len)).copy(out);
     return out;
   }
@@ -752,8 +784,8 @@ export class Qcow2Image implements ImageNode {
     const cs = this.clusterSize;
     const data = await this.decompress(old);
     const cg = cl * cs;
-    if (s > cg) await this.data.write(newHost, data.subarray(0, s - cg));
-    if (e < cg + cs) await this.data.write(newHost + (e - cg), data.subarray(e - cg));
+    if (s > cg) await this.writeData(newHost, cg, data.subarray(0, s - cg));
+    if (e < cg + cs) await this.writeData(newHost + (e - cg), e, data.subarray(e - cg));
   }
 
   private async writeSubclusters(table: Buffer, l2Off: number, idx: number, host: number, g: number, slice: Buffer, old?: L2Entry): Promise<void> {
@@ -777,15 +809,15 @@ export class Qcow2Image implements ImageNode {
       const bit = 1 << scIdx;
       const scStart = scIdx * sc;
       if (fromCompressed || (alloc & bit && !(zero & bit) && host === prev.host && prev.host)) {
-        (await this.data.read(host + scStart, sc)).copy(buf, scStart - spanStart);
+        (await this.readData(host + scStart, cg + scStart, sc)).copy(buf, scStart - spanStart);
       } else if (!(zero & bit) && !(alloc & bit)) {
         (await this.readBacking(cg + scStart, sc)).copy(buf, scStart - spanStart);
       } else if (alloc & bit && prev.host && host !== prev.host) {
-        (await this.data.read(prev.host + scStart, sc)).copy(buf, scStart - spanStart);
+        (await this.readData(prev.host + scStart, cg + scStart, sc)).copy(buf, scStart - spanStart);
       }
     }
     slice.copy(buf, s - spanStart);
-    await this.data.write(host + spanStart, buf);
+    await this.writeData(host + spanStart, cg + spanStart, buf);
     for (let k = firstSc; k <= lastSc; k++) {
       alloc = (alloc | (1 << k)) >>> 0;
       zero = (zero & ~(1 << k)) >>> 0;
@@ -812,7 +844,7 @@ export class Qcow2Image implements ImageNode {
       if (zeroFlagUsable && whole) await this.zeroCluster(cl, !!opts.unmap);
       else if (this.l2.extended) await this.zeroWithinCluster(cl, pos, cEnd);
       else if (zeroFlagUsable && (await this.readsAsZero(cl))) await this.zeroCluster(cl, !!opts.unmap);
-      else await this.writeWithinL2(pos, Buffer.alloc(cEnd - pos));
+      else await this.writeRange(pos, Buffer.alloc(cEnd - pos));
       pos = cEnd;
     }
     await this.markBitmaps(offset, length);
@@ -835,7 +867,7 @@ export class Qcow2Image implements ImageNode {
         // a run of whole subclusters
         let n = 1;
         while (scStart + (n + 1) * sc <= to) n++;
-        if (!(await this.markSubclustersZero(cl, scIdx, n))) await this.writeWithinL2(pos, Buffer.alloc(n * sc));
+        if (!(await this.markSubclustersZero(cl, scIdx, n))) await this.writeRange(pos, Buffer.alloc(n * sc));
         pos = scStart + n * sc;
         continue;
       }
@@ -843,7 +875,7 @@ export class Qcow2Image implements ImageNode {
       const e = await this.entryAt(cl);
       const bit = 1 << scIdx;
       const readsZero = e.kind !== 'compressed' && ((e.zeroBits & bit) !== 0 || (!(e.allocBits & bit) && !this.backing));
-      if (!(readsZero && (await this.markSubclustersZero(cl, scIdx, 1)))) await this.writeWithinL2(pos, Buffer.alloc(partEnd - pos));
+      if (!(readsZero && (await this.markSubclustersZero(cl, scIdx, 1)))) await this.writeRange(pos, Buffer.alloc(partEnd - pos));
       pos = partEnd;
     }
   }
@@ -1070,11 +1102,13 @@ export class Qcow2Image implements ImageNode {
   async rewriteHeader(): Promise<void> {
     if (this.readOnly) throw new BlockError('read-only', `${this.filename}: image opened read-only`);
     const cs = this.clusterSize;
-    const regenerated = new Set([EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE]);
+    const regenerated = new Set([EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE, EXT_CRYPTO_HEADER]);
     const extra = this.extensions.filter((e) => !regenerated.has(e.type));
+    // qcow2_update_header's order: backing format, data file, crypto header, feature table, the rest
+    const crypto = this.extensions.find((e) => e.type === EXT_CRYPTO_HEADER)?.data;
     const { tail, backingFileOffset, backingFileSize } = buildHeaderTail({
       version: this.header.version, clusterSize: cs, headerLength: this.header.headerLength,
-      backingFile: this.backingFile, backingFormat: this.backingFile ? this.backingFormat : undefined, dataFile: this.dataFileName, extra,
+      backingFile: this.backingFile, backingFormat: this.backingFile ? this.backingFormat : undefined, dataFile: this.dataFileName, crypto, extra,
     });
     this.header.backingFileOffset = backingFileOffset;
     this.header.backingFileSize = backingFileSize;
@@ -1217,6 +1251,10 @@ export class Qcow2Image implements ImageNode {
     if (this.hasDataFile) {
       throw new BlockError('unsupported', 'qcow2: compression is not possible with an external data file', { option: 'data_file' });
     }
+    if (this.crypto) {
+      // qemu-img convert's words; compressed clusters would hold the guest data unencrypted
+      throw new BlockError('unsupported', 'Compression and encryption not supported at the same time', { option: 'compress' });
+    }
     const full = data.length === cs ? data : Buffer.concat([data, Buffer.alloc(cs - data.length)]);
     const z = await compressCluster(this.header.compressionType, full);
     if (!z) {
@@ -1270,7 +1308,11 @@ export class Qcow2Image implements ImageNode {
       if (next.data !== first.data || next.zero !== first.zero || next.present !== first.present || next.depth !== first.depth || !!next.compressed !== !!first.compressed || !contiguousHost) break;
       pos = Math.min(end, next.offset + next.length);
     }
-    return { ...first, offset, length: pos - offset };
+    const st = { ...first, offset, length: pos - offset };
+    // an encrypted image's host offsets are not reported (qemu sets no OFFSET_VALID with crypto);
+    // runs are still cut where the host offsets jump, which keeps convert's reads host-contiguous
+    if (this.crypto) delete st.hostOffset;
+    return st;
   }
 
   /** Status of the (sub)cluster holding `g`, from `g` to its end. */

@@ -8,7 +8,7 @@ import { QCOW2_MAGIC } from './layout.js';
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
   probe: (head) => (head.length >= 8 && head.readUInt32BE(0) === QCOW2_MAGIC && head.readUInt32BE(4) >= 2 ? 100 : 0),
-  create: (file, options) => createQcow2(file, options as unknown as Qcow2CreateParams),
+  create: (file, options, ctx) => createQcow2(file, options as unknown as Qcow2CreateParams, ctx),
   async open(file, ctx) {
     const img = await Qcow2Image.open(file, { readOnly: ctx.readOnly, forCheck: ctx.forCheck, locking: ctx.locking, forceShare: ctx.forceShare, key: { secrets: ctx.secrets, keySecret: ctx.keySecret, noIO: ctx.noIO } });
     img.writethrough = !!ctx.writethrough;

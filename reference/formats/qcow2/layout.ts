@@ -204,6 +204,8 @@ export function buildHeaderTail(opts: {
   backingFile?: string;
   backingFormat?: string;
   dataFile?: string;
+  /** the full disk encryption header extension's 16 bytes (offset, length of the LUKS header) */
+  crypto?: Buffer;
   extra?: HeaderExtension[];
 }): { tail: Buffer; backingFileOffset: number; backingFileSize: number } {
   const parts: Buffer[] = [];
@@ -216,6 +218,7 @@ export function buildHeaderTail(opts: {
   };
   if (opts.backingFormat) ext(EXT_BACKING_FORMAT, Buffer.from(opts.backingFormat, 'utf8'));
   if (opts.dataFile) ext(EXT_DATA_FILE, Buffer.from(opts.dataFile, 'utf8'));
+  if (opts.crypto) ext(EXT_CRYPTO_HEADER, opts.crypto);
   // QEMU leaves the feature name table out for clusters of 4 KiB and less: with
   // 8 names it would crowd out the backing file name.
   if (opts.version >= 3 && opts.clusterSize > 4096) ext(EXT_FEATURE_TABLE, featureTable());
