@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageRef, IoCommand } from '../adapters/adapter.js';
 import { glusterPeerUnavailable, startGlusterPeer, type GlusterPeer } from '../runner/peers/glusterd.js';
+import { dropGlusterConnections } from '../reference/protocols/gluster/client.js';
 import { parseSize } from './support/units.js';
 import type { QbcWorld } from './world.js';
 
@@ -37,6 +38,8 @@ After({ timeout: 120_000 }, async function (this: QbcWorld) {
   if (!p) return;
   peers.delete(this);
   const peer = await p.peer.catch(() => null);
+  // the in-process reference keeps its libgfapi connections for the process: end them with the peer
+  await dropGlusterConnections();
   if (peer) await peer.stop();
   rmSync(p.dir, { recursive: true, force: true });
 });
