@@ -29,6 +29,7 @@ export const GLUSTER_DEBUG_DEFAULT = 4;
 export const GLUSTER_DEBUG_MAX = 9;
 export const GLUSTER_LOGFILE_DEFAULT = '-';
 const CHUNK = 4 * 1024 * 1024;
+const SECTOR = 512;
 
 export interface GlusterServer {
   type: 'inet' | 'unix';
@@ -219,6 +220,15 @@ export class GlusterNode implements ProtocolNode {
     this.writable();
     this.valid(offset, data.length);
     const addon = glusterAddon();
+    // QEMU's block layer writes to a gluster file in whole 512-byte sectors, so a write that
+    // grows the file leaves it a multiple of 512 long; qemu's gluster driver fails a short
+    // read with EIO, so a file whose last sector is partial could not be read by qemu
+    const end = offset + data.length;
+    if (end > this.fileSize && end % SECTOR !== 0) {
+      const padded = Buffer.alloc(data.length + (SECTOR - (end % SECTOR)));
+      data.copy(padded);
+      data = padded;
+    }
     for (let done = 0; done < data.length; done += CHUNK) {
       const piece = data.subarray(done, Math.min(data.length, done + CHUNK));
       try {
