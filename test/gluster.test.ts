@@ -16,6 +16,8 @@ import { BlockError } from '../reference/errors.js';
 import { glusterAddonUnavailable } from '../reference/protocols/gluster/addon.js';
 import { GlusterNode, glusterOptions } from '../reference/protocols/gluster/client.js';
 import { createImage } from '../reference/tools/create.js';
+import { openImage } from '../reference/graph/open.js';
+import { collectWarnings } from '../reference/warnings.js';
 import { glusterPeerUnavailable, startGlusterPeer, type GlusterPeer } from '../runner/peers/glusterd.js';
 
 function typed(option: string, re?: RegExp) {
@@ -104,4 +106,12 @@ test('over a real glusterd: qemu-img create through the reference makes a qcow2 
   assert.equal(info['virtual-size'], 3 << 20);
   execFileSync('qemu-img', ['check', f], { timeout: 30_000 });
   assert.deepEqual(readdirSync(peer.brick).filter((n) => n.includes('.tmp')), []);
+});
+
+test('over a real glusterd: gluster+rdma:// opens over tcp with qemu\'s warning', { skip: why ?? false, timeout: 120_000 }, async () => {
+  await createImage({ format: 'raw', filename: `gluster://${peer.host}:${peer.port}/${peer.volume}/r.raw`, size: 1 << 20 });
+  const { result: node, warnings } = await collectWarnings(() => openImage(`gluster+rdma://${peer.host}:${peer.port}/${peer.volume}/r.raw`, { format: 'raw', readOnly: true }));
+  assert.deepEqual(warnings, ['rdma feature is not supported, falling back to tcp']);
+  assert.equal(node.size(), 1 << 20);
+  await node.close();
 });

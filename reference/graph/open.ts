@@ -142,7 +142,7 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     case 'ssh':
       return openSshSpec(o, ro, displayName(spec));
     case 'gluster':
-      return openGlusterSpec(o, ro, displayName(spec));
+      return openGlusterSpec(o, ro, displayName(spec), spec.warnings);
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);

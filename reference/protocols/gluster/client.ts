@@ -328,10 +328,10 @@ export class GlusterNode implements ProtocolNode {
   }
 }
 
-export function openGlusterSpec(o: Record<string, unknown>, readOnly: boolean, displayName: string): Promise<GlusterNode> {
+/** Opens the gluster node; `warnings` are what parsing its filename said (gluster+rdma falls back to tcp, with qemu's warning). */
+export function openGlusterSpec(o: Record<string, unknown>, readOnly: boolean, displayName: string, warnings: readonly string[] = []): Promise<GlusterNode> {
   const opts = glusterOptions(o);
-  const warning = (o as { warning?: unknown }).warning;
-  if (typeof warning === 'string') emitWarning(warning);
+  for (const w of warnings) emitWarning(w);
   return GlusterNode.connect({ ...opts, readOnly, displayName });
 }
 
