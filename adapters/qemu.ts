@@ -35,6 +35,7 @@ import {
 import { serveNbdWith } from './nbd-serve.js';
 import { holdWithQemuIo } from './hold-open.js';
 import { resolvedFromInfo } from './qemu-filename.js';
+import { glusterAddonBuilt } from '../reference/protocols/gluster/addon.js';
 import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE, keyedName, SecretFiles } from './qemu-secrets.js';
 
 export interface QemuAdapterOptions {
@@ -86,7 +87,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', ...(opts.qemuImg ? [] : ['gluster', 'nvme', 'vvfat-rw'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI and SSH are the reference's
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', ...(opts.qemuImg ? (glusterAddonBuilt() ? ['gluster'] : []) : ['gluster', 'nvme', 'vvfat-rw'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI, SSH and GlusterFS (when its addon is built) are the reference's
     notes: opts.qemuImg ? undefined : {
       'vmdk+bounds': 'qemu-img 7.2 does not bound what a vmdk descriptor makes it open: it opens every one of 10^6 extent lines and follows a parentFileNameHint naming the image itself, past the adapter\'s timeout',
     },

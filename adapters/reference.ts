@@ -19,6 +19,7 @@ import { snapshotImage, snapshotTable } from '../reference/tools/snapshot.js';
 import { bitmapImage } from '../reference/tools/bitmap.js';
 import { ddImage } from '../reference/tools/dd.js';
 import { openImage } from '../reference/graph/open.js';
+import { glusterAddonBuilt } from '../reference/protocols/gluster/addon.js';
 import { serveNbdWith } from './nbd-serve.js';
 import { collectWarnings } from '../reference/warnings.js';
 import { blockdevOptions, parseFilename } from '../reference/uri/index.js';
@@ -61,8 +62,8 @@ export function createReferenceAdapter(): Adapter {
         'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat'],
-      notes: { 'vvfat-rw': 'the reference opens vvfat directories read-only: rw (writing guest changes back into DIR) is refused as not supported by the reference', gluster: 'the reference does not speak GlusterFS: it parses gluster filenames, but reaching a volume needs libgfapi (a native addon, not built) or an implementation of the GlusterFS RPC protocols, neither of which exists yet (issue 9)' },
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', ...(glusterAddonBuilt() ? ['gluster'] : [])],
+      notes: { 'vvfat-rw': 'the reference opens vvfat directories read-only: rw (writing guest changes back into DIR) is refused as not supported by the reference', gluster: 'the reference reaches GlusterFS through libgfapi (build/Release/gluster.node), which was not built here: libglusterfs-dev (glfs.h) was missing when `npm install` ran node-gyp' },
     },
     create: (req) => guard(async () => {
       await createImage(req);

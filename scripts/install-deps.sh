@@ -20,6 +20,9 @@ DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde
 DEB_PACKAGES+=(tgt)
 # SSH and GlusterFS peers: a private sshd (+ ssh-agent, sftp-server); glusterd with a one-brick volume.
 DEB_PACKAGES+=(openssh-server glusterfs-server)
+# libgfapi's headers (glusterfs/api/glfs.h): node-gyp builds the reference's GlusterFS client
+# addon (native/gluster.c) only when they are present, so they must be there before `npm ci`.
+DEB_PACKAGES+=(libglusterfs-dev)
 
 # A command each package provides: the check used instead of dpkg (also where a
 # toolchain came from elsewhere, e.g. a python3 outside Debian's packages).

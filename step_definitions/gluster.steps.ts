@@ -4,10 +4,11 @@
  * by PID when the scenario ends (glusterd must have port 24007, so it is held
  * no longer than needed).
  *
- * An open through libgfapi costs about 10 s (its shutdown waits for a timer),
- * so the steps run their rows at once, each row one implementation call.
- * What the implementation wrote through gluster, the oracle reads from the
- * brick directory, where the volume keeps its files as plain files.
+ * An open through qemu's libgfapi costs about 10 s (its shutdown waits for a
+ * timer), so the steps run their rows at once. What the implementation wrote
+ * through gluster, the oracle reads from the brick directory, where the volume
+ * keeps its files as plain files; what the oracle wrote through gluster, the
+ * implementation reads back through gluster.
  *
  * Filename placeholders: {host} {port} {socket} {volume} {image}.
  */
@@ -15,8 +16,9 @@ import { After, Given, Then, When, type DataTable } from '@cucumber/cucumber';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ImageRef, IoCommand } from '../adapters/adapter.js';
+import type { Adapter, ImageRef, IoCommand } from '../adapters/adapter.js';
 import { glusterPeerUnavailable, startGlusterPeer, type GlusterPeer } from '../runner/peers/glusterd.js';
+import { dropGlusterConnections } from '../reference/protocols/gluster/client.js';
 import { parseSize } from './support/units.js';
 import type { QbcWorld } from './world.js';
 
@@ -37,6 +39,8 @@ After({ timeout: 120_000 }, async function (this: QbcWorld) {
   if (!p) return;
   peers.delete(this);
   const peer = await p.peer.catch(() => null);
+  // the in-process reference keeps its libgfapi connections for the process: end them with the peer
+  await dropGlusterConnections();
   if (peer) await peer.stop();
   rmSync(p.dir, { recursive: true, force: true });
 });
@@ -100,6 +104,46 @@ When('the implementation creates and writes these images on the volume at once:'
     const unknown = rows.find((x) => x.action !== 'create' && x.action !== 'write');
     if (unknown) throw new Error(`unknown action "${unknown.action}" (create or write)`);
   }));
+  return undefined;
+});
+
+/** One io call per (image, form): the rows' commands in table order, the groups at the same time. */
+async function ioThroughVolume(world: QbcWorld, who: Adapter, table: DataTable, op: 'read' | 'write'): Promise<void> {
+  const groups = new Map<string, { ref: Promise<ImageRef>; cmds: IoCommand[] }>();
+  for (const r of table.hashes()) {
+    const key = `${r.image}\n${r.form}`;
+    const g = groups.get(key) ?? { ref: refOf(world, r.form!, r.image!, r.format!), cmds: [] };
+    const at = { offset: parseSize(r.offset!), length: parseSize(r.length!), pattern: Number(r.pattern) };
+    g.cmds.push({ op, ...at });
+    // a write is read back in the same open, so a write that went nowhere fails here
+    if (op === 'write') g.cmds.push({ op: 'read', ...at });
+    groups.set(key, g);
+  }
+  await Promise.all([...groups.values()].map(async (g) => who.io(await g.ref, g.cmds)));
+}
+
+When('the oracle writes through the volume at once:', async function (this: QbcWorld, table: DataTable) {
+  const skip = lacksGluster(this);
+  if (skip) return skip;
+  const oracle = this.oracle;
+  if (!oracle) return this.notApplicable('no oracle to write through the volume (--oracle none)');
+  if (!oracle.capabilities.protocols.includes('gluster')) return this.notApplicable(oracle.capabilities.notes?.gluster ?? `the oracle ${oracle.name} does not implement the gluster protocol`);
+  for (const r of table.hashes()) {
+    const s = this.needs(r.format!, 'write', oracle);
+    if (s) return s;
+  }
+  await ioThroughVolume(this, oracle, table, 'write');
+  return undefined;
+});
+
+Then('the implementation reads through the volume at once:', async function (this: QbcWorld, table: DataTable) {
+  const skip = lacksGluster(this);
+  if (skip) return skip;
+  for (const r of table.hashes()) {
+    const s = this.needs(r.format!, 'read');
+    if (s) return s;
+  }
+  await ioThroughVolume(this, this.iut, table, 'read');
   return undefined;
 });
 

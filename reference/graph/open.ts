@@ -16,6 +16,7 @@ import { VvfatNode } from '../protocols/vvfat.js';
 import { IscsiClientNode } from '../protocols/iscsi/client.js';
 import { ISCSI_DEFAULT_INITIATOR } from '../uri/iscsi.js';
 import { openSshSpec } from '../protocols/ssh/open.js';
+import { openGlusterSpec } from '../protocols/gluster/client.js';
 import { RawWindow } from '../formats/raw-window.js';
 import { displayName, parseFilename, protocolOf, type NodeSpec } from '../uri/index.js';
 import { pathHasProtocol } from '../uri/protocol-name.js';
@@ -143,6 +144,8 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
       });
     case 'ssh':
       return openSshSpec(o, ro, displayName(spec));
+    case 'gluster':
+      return openGlusterSpec(o, ro, displayName(spec), spec.warnings);
     case 'null-co':
     case 'null-aio':
       return new NullNode(spec.driver, typeof o.size === 'number' ? o.size : NULL_DEFAULT_SIZE, ro);

@@ -13,6 +13,7 @@ import { PERM_ALL, PERM_RESIZE, PERM_WRITE } from '../protocols/locking.js';
 import { resolveCreateOptions } from '../options/create-options.js';
 import { findProtocol, parseFilename, protocolOf } from '../uri/index.js';
 import { createOverSsh } from '../protocols/ssh/open.js';
+import { createOverGluster } from '../protocols/gluster/client.js';
 import type { CreateRequest } from '../../adapters/adapter.js';
 import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 
@@ -24,8 +25,8 @@ import { asSecretStore, type SecretsLike } from '../crypto/secret.js';
 function refuseNonFileTarget(filename: string): string {
   if (filename.startsWith('json:')) throw new BlockError('unsupported', `${filename}: creating an image named by json: options is not supported by the reference yet`, { option: 'filename' });
   const proto = findProtocol(filename, true);
-  // ssh: the image is built over SFTP (reference/protocols/ssh/open.ts)
-  if (proto.name === 'file' || proto.name === 'ssh') return proto.name;
+  // ssh: the image is built over SFTP (reference/protocols/ssh/open.ts); gluster through libgfapi (protocols/gluster/)
+  if (proto.name === 'file' || proto.name === 'ssh' || proto.name === 'gluster') return proto.name;
   if (proto.removedIn) throw new BlockError('unsupported', `${filename}: Unknown protocol '${proto.name}': the ${proto.name} driver was removed in QEMU ${proto.removedIn}`, { option: 'filename' });
   throw new BlockError('unsupported', `${filename}: creating images over protocol ${proto.name} is not supported by the reference yet`, { option: 'filename' });
 }
@@ -99,6 +100,10 @@ export async function createImage(req: CreateImageRequest): Promise<Record<strin
 
   if (protocol === 'ssh') {
     await createOverSsh(protocolOf(parseFilename(req.filename)).typed as Record<string, unknown>, (file) => driver.create(file, opts, { secrets }));
+    return opts;
+  }
+  if (protocol === 'gluster') {
+    await createOverGluster(protocolOf(parseFilename(req.filename)).typed as Record<string, unknown>, (file) => driver.create(file, opts, { secrets }));
     return opts;
   }
 

@@ -92,8 +92,12 @@ export const glusterSyntax: FilenameSyntax = {
   strong: ['volume', 'path', 'type', 'server.', 'host', 'port', 'to', 'ipv4', 'ipv6', 'socket'],
   // the driver parses its filename at open; check it now so a bad URI is refused before any connection
   parse(filename) {
-    parseGlusterUri(filename);
-    return {};
+    const parsed = parseGlusterUri(filename);
+    // nothing is added to the options (the driver keeps its filename), but rdma's warning is passed on
+    const none: QDict = {};
+    const warning = (parsed as { warning?: string }).warning;
+    if (warning) Object.defineProperty(none, 'warning', { value: warning, enumerable: false });
+    return none;
   },
   canonical(own) {
     const out: QDict = {};
