@@ -49,10 +49,24 @@ export async function createVhdAdapter(): Promise<Adapter> {
   async function open(image: ImageRef, write: boolean): Promise<VhdImage> {
     formatOf(NAME, image, ['vpc']);
     const im = new VHD.Image({ path: image.filename, flags: write ? 'r+' : 'r' });
-    await new Promise<void>((res, rej) => im.open((e) => (e ? rej(wrap(e)) : res())));
+    try {
+      await new Promise<void>((res, rej) => im.open((e) => (e ? rej(wrap(e)) : res())));
+    } catch (e) {
+      await close(im).catch(() => undefined);
+      throw wrap(e);
+    }
     return im;
   }
   const close = (im: VhdImage) => new Promise<void>((res) => im.close(() => res()));
+  /** one callback call of the package; an exception it throws is its failure too (typed, with its message) */
+  const call = (fn: (cb: (e: Error | null) => void) => void) =>
+    new Promise<void>((res, rej) => {
+      try {
+        fn((e) => (e ? rej(wrap(e)) : res()));
+      } catch (e) {
+        rej(wrap(e));
+      }
+    });
 
   return {
     name: NAME,
@@ -71,11 +85,11 @@ export async function createVhdAdapter(): Promise<Adapter> {
         for (const c of commands) {
           if (c.op === 'read') {
             const buf = Buffer.alloc(c.length);
-            await new Promise<void>((res, rej) => im.read(buf, 0, c.length, c.offset, (e) => (e ? rej(wrap(e)) : res())));
+            await call((cb) => im.read(buf, 0, c.length, c.offset, cb));
             verifyPattern(NAME, buf, c.offset, c.pattern);
           } else if (c.op === 'write') {
             const buf = Buffer.alloc(c.length, c.pattern);
-            await new Promise<void>((res, rej) => im.write(buf, 0, c.length, c.offset, (e) => (e ? rej(wrap(e)) : res())));
+            await call((cb) => im.write(buf, 0, c.length, c.offset, cb));
           }
         }
       } finally {
