@@ -75,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(EXPECTATIONS_HELP);
       return 0;
     }
-    if (positionals[0] !== 'update' || positionals.length !== 1) throw new UsageError('qbc expectations', `the only subcommand is "update" (got ${JSON.stringify(positionals.join(' '))})`);
+    if (positionals[0] !== 'update' || positionals.length !== 1) throw new UsageError('subcommand', `the only subcommand is "update" (got ${JSON.stringify(positionals.join(' '))})`);
     const impl = values.impl;
     if (!impl) throw new UsageError('--impl', 'is required (the implementation whose baseline to update)');
     const from = values.from ? resolve(process.cwd(), values.from) : repoPath('reports', impl, 'results.json');

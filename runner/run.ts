@@ -201,7 +201,7 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
   // A module path is made absolute: cucumber's workers may resolve it from elsewhere.
   const impl = builtin ? implSpec : resolve(process.cwd(), implSpec);
   if (!builtin && !existsSync(impl)) {
-    throw new UsageError('--impl', `"${implSpec}" is not reference, qemu or cli, and no file ${impl} exists`);
+    throw new UsageError('--impl', `"${implSpec}" is not reference, qemu, cli or a third-party adapter (${Object.keys(THIRD_PARTY_ADAPTERS).join(", ")}), and no file ${impl} exists`);
   }
 
   const defaultOracle = implSpec === 'qemu' ? 'reference' : 'qemu';

@@ -13,6 +13,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 quick=0
+mkdir -p reports/logs
 [[ ${1:-} == --quick ]] && quick=1
 
 declare -A QUICK=(
@@ -32,10 +33,12 @@ for impl in "${impls[@]}"; do
     args+=(${QUICK[$impl]})
   fi
   echo "==> qbc ${args[*]}"
-  out=$(node bin/qbc "${args[@]}" 2>&1)
+  # to a file, not a pipe: a long report through a pipe may be cut short when qbc exits
+  log=reports/logs/thirdparty-$impl.log
+  node bin/qbc "${args[@]}" >"$log" 2>&1
   rc=$?
-  printf '%s\n' "$out" | grep -E 'scenario\(s\) in all|^(FAILED|UNEXPECTED|PROBLEMS)' -A3 | head -40
-  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+  grep -E 'scenario\(s\) in all|^(FAILED|UNEXPECTED|PROBLEMS)' -A3 "$log" | head -40
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
   echo "    $impl: ${line:-no summary line} (exit $rc)"
   if [[ -n $line ]]; then
     passed=$((passed + ${line%% *}))
