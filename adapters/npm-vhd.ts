@@ -39,6 +39,8 @@ export async function createVhdAdapter(): Promise<Adapter> {
   const version = installedVersion(PKG) ?? 'unknown';
   const capabilities: Capabilities = {
     formats: { vpc: ['read', 'write'] },
+    // what the package's source implements per disk type (dynamic writes: see notes)
+    subformats: { vpc: { fixed: ['read', 'write'], dynamic: ['read'], differencing: [] } },
     protocols: ['file'],
     notes: {
       vpc: `npm vhd ${version}: reads fixed and dynamic images (differencing: "_readDiff() not implemented"); writes fixed images, and dynamic ones only into allocated blocks; no create, info, check, map, convert, zero or discard`,
