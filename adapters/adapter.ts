@@ -27,6 +27,12 @@ export interface Capabilities {
   protocols: string[];
   /** why a format is missing, when "not implemented" would mislead (e.g. the adapter cannot pass secrets yet) */
   notes?: Record<string, string>;
+  /**
+   * format -> subformat -> the operations that work on images of that subformat, when they are
+   * fewer than `formats` says (vpc dynamic vs fixed). Informational (reports, the matrix): the
+   * steps judge by `formats`, so an operation that fails on one subformat is a failure to record.
+   */
+  subformats?: Record<string, Record<string, Operation[]>>;
 }
 
 /** An implementation refused or failed; `message` is what its user would read. */

@@ -1,6 +1,6 @@
 /**
  * Turns an adapter spec (what users pass as --impl / --oracle) into an Adapter:
- * 'reference', 'qemu', 'cli', a third-party implementation's adapter ('libyal'), or the path of a user module whose default export is
+ * 'reference', 'qemu', 'cli', a third-party implementation's adapter (adapters/third-party.ts), or the path of a user module whose default export is
  * an Adapter or a (possibly async) factory returning one.
  */
 import { existsSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Adapter } from './adapter.js';
 import { createQemuAdapter } from './qemu.js';
+import { isThirdParty, THIRD_PARTY_ADAPTERS } from './third-party.js';
 
 /** Compiled to dist/adapters/index.js, so the repository is two levels up. */
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,9 +40,10 @@ export async function loadAdapter(spec: string): Promise<Adapter> {
       name: 'cli',
     });
   }
-  if (spec === 'libyal') {
-    const mod = (await import('./libyal.js')) as { createLibyalAdapter: () => Promise<Adapter> };
-    return validateAdapter(spec, await mod.createLibyalAdapter());
+  if (isThirdParty(spec)) {
+    const entry = THIRD_PARTY_ADAPTERS[spec]!;
+    const mod = (await import(entry.module)) as Record<string, () => Promise<Adapter>>;
+    return validateAdapter(spec, await mod[entry.factory]!());
   }
   return validateAdapter(spec, await loadUserModule(spec));
 }
@@ -49,7 +51,7 @@ export async function loadAdapter(spec: string): Promise<Adapter> {
 async function loadUserModule(spec: string): Promise<unknown> {
   const path = isAbsolute(spec) ? spec : resolve(process.cwd(), spec);
   if (!existsSync(path)) {
-    throw new AdapterLoadError(spec, `not 'reference', 'qemu', 'cli' or 'libyal', and no module exists at ${path}`);
+    throw new AdapterLoadError(spec, `not 'reference', 'qemu', 'cli' or a third-party adapter (${Object.keys(THIRD_PARTY_ADAPTERS).join(', ')}), and no module exists at ${path}`);
   }
   let mod: { default?: unknown };
   try {

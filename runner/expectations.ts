@@ -11,10 +11,20 @@ import type { ScenarioOutcome } from './outcomes.js';
 
 export type Expected = 'failed' | 'not-applicable';
 
+/** Who is at fault: the implementation, the manual (it is silent or unclear), or the suite itself. */
+export type ExpectationKind = 'implementation-bug' | 'spec-ambiguity' | 'suite-bug';
+export const EXPECTATION_KINDS: readonly ExpectationKind[] = ['implementation-bug', 'spec-ambiguity', 'suite-bug'];
+
+/** What `qbc expectations update` writes into an entry a person has not reviewed yet. */
+export const UNREVIEWED = 'TODO: review';
+
 export interface ExpectationEntry {
   scenario: string;
   expected: Expected;
   reason: string;
+  kind: ExpectationKind;
+  /** for an implementation bug: the smallest image and operation that shows it */
+  reproduction?: string;
 }
 
 export interface ExpectationsFile {
@@ -85,9 +95,20 @@ export function validateExpectations(data: unknown, file: string): ExpectationsF
     if (typeof e.reason !== 'string' || e.reason.trim() === '') {
       throw new ExpectationsError(file, `${where}.reason must say why (a non-empty string)`);
     }
+    if (typeof e.kind !== 'string' || !(EXPECTATION_KINDS as readonly string[]).includes(e.kind)) {
+      throw new ExpectationsError(file, `${where}.kind must be one of ${EXPECTATION_KINDS.join(', ')} (got ${JSON.stringify(e.kind)})`);
+    }
+    if (e.reproduction !== undefined && (typeof e.reproduction !== 'string' || e.reproduction.trim() === '')) {
+      throw new ExpectationsError(file, `${where}.reproduction must be a non-empty string when given`);
+    }
+    if (e.kind === 'implementation-bug' && e.reproduction === undefined) {
+      throw new ExpectationsError(file, `${where}.reproduction is required for an implementation-bug (the smallest image and operation that shows it)`);
+    }
     if (seen.has(e.scenario)) throw new ExpectationsError(file, `${where}.scenario "${e.scenario}" is listed twice`);
     seen.add(e.scenario);
-    return { scenario: e.scenario, expected: e.expected, reason: e.reason };
+    const entry: ExpectationEntry = { scenario: e.scenario, expected: e.expected, reason: e.reason, kind: e.kind as ExpectationKind };
+    if (typeof e.reproduction === 'string') entry.reproduction = e.reproduction;
+    return entry;
   });
   return { implementation: obj.implementation, entries };
 }
@@ -145,4 +166,23 @@ export function verdictOf(outcome: ScenarioOutcome['outcome'], expected: Expecte
   if (outcome === 'passed') return expected === null ? 'passed' : 'unexpected-pass';
   // A failure is only forgiven when the baseline says it fails; "not applicable" is no excuse.
   return expected === 'failed' ? 'expected-failure' : 'failed';
+}
+
+/** An entry `qbc expectations update` added and nobody has explained yet. */
+export function isUnreviewed(e: ExpectationEntry): boolean {
+  return e.reason.trim().startsWith(UNREVIEWED) || (e.reproduction?.trim().startsWith(UNREVIEWED) ?? false);
+}
+
+/**
+ * What makes a baseline untrustworthy, each an error of the run: an entry nobody reviewed
+ * (so an unreviewed baseline can never make a run pass) and, when the suite's scenarios are
+ * known, an entry naming a scenario that no longer exists (expired).
+ */
+export function baselineProblems(expectations: ExpectationsFile, known: ReadonlySet<string> | null): string[] {
+  const problems: string[] = [];
+  for (const e of expectations.entries) {
+    if (isUnreviewed(e)) problems.push(`expectations/${expectations.implementation}.json: "${e.scenario}" is not reviewed (reason or reproduction is "${UNREVIEWED}"): explain it, fix it, or remove it`);
+    else if (known && !known.has(e.scenario)) problems.push(`expectations/${expectations.implementation}.json: "${e.scenario}" names no scenario of the suite (expired): remove it`);
+  }
+  return problems;
 }

@@ -20,6 +20,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   img: { module: 'reference/cli/img.js', summary: 'the reference as a qemu-img dialect CLI' },
   io: { module: 'reference/cli/io.js', summary: 'the reference as a qemu-io dialect CLI' },
   nbd: { module: 'reference/cli/nbd.js', summary: 'the reference as a qemu-nbd dialect NBD server' },
+  expectations: { module: 'runner/expectations-cli.js', summary: 'expectations update --impl X [--from results.json]: baseline from a run' },
   corpus: { module: 'runner/corpus.js', summary: 'golden image corpus: generate | verify --impl X' },
   bench: { module: 'runner/bench.js', summary: 'benchmarks' },
 };

@@ -11,11 +11,13 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfiguration, runCucumber } from '@cucumber/cucumber/api';
-import { applyExpectations, ExpectationsError, loadExpectations } from './expectations.js';
+import { applyExpectations, baselineProblems, ExpectationsError, loadExpectations } from './expectations.js';
+import { scanFeatures } from './features.js';
 import { evaluate, readMessages } from './outcomes.js';
 import { REPO_ROOT, repoPath } from './paths.js';
 import { buildResults, summaryLines } from './results.js';
 import { UsageError } from './usage.js';
+import { isThirdParty, THIRD_PARTY_ADAPTERS } from '../adapters/third-party.js';
 
 const BUILTIN_IMPLS = ['reference', 'qemu', 'cli'] as const;
 const ORACLES = ['qemu', 'reference', 'none'] as const;
@@ -27,7 +29,8 @@ export const RUN_HELP = `qbc run [options] [feature paths...]
 Runs the conformance suite against one implementation and judges the results
 against expectations/<implementation>.json.
 
-  --impl SPEC       reference | qemu | cli | ./my-adapter.mjs   (default: reference)
+  --impl SPEC       reference | qemu | cli | ./my-adapter.mjs   (default: reference),
+                    or a third-party adapter: ${Object.keys(THIRD_PARTY_ADAPTERS).join(', ')}
   --oracle NAME     qemu | reference | none: who cross-checks what the implementation
                     wrote (default: qemu; reference when --impl is qemu)
   --tags EXPR       cucumber tag expression, e.g. "@format:qcow2 and not @op:measure"
@@ -103,6 +106,9 @@ export async function main(argv: string[]): Promise<number> {
     problems.push({ message: 'no scenario ran: check the feature paths and --tags' });
   }
   const { judged, unused } = applyExpectations(scenarios, expectations);
+  // unreviewed and expired entries are errors (expiry is judged against this repository's features)
+  const known = opts.root === REPO_ROOT ? new Set(scanFeatures().scenarios.map((p) => p.scenario)) : null;
+  for (const message of baselineProblems(expectations, known)) problems.push({ message });
   const results = buildResults({
     implementation: opts.implName,
     impl: opts.impl,
@@ -191,11 +197,11 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
 
   const implSpec = v.impl ?? 'reference';
   if (implSpec === '') throw new UsageError('--impl', 'must not be empty');
-  const builtin = (BUILTIN_IMPLS as readonly string[]).includes(implSpec);
+  const builtin = (BUILTIN_IMPLS as readonly string[]).includes(implSpec) || isThirdParty(implSpec);
   // A module path is made absolute: cucumber's workers may resolve it from elsewhere.
   const impl = builtin ? implSpec : resolve(process.cwd(), implSpec);
   if (!builtin && !existsSync(impl)) {
-    throw new UsageError('--impl', `"${implSpec}" is not reference, qemu or cli, and no file ${impl} exists`);
+    throw new UsageError('--impl', `"${implSpec}" is not reference, qemu, cli or a third-party adapter (${Object.keys(THIRD_PARTY_ADAPTERS).join(", ")}), and no file ${impl} exists`);
   }
 
   const defaultOracle = implSpec === 'qemu' ? 'reference' : 'qemu';

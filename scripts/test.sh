@@ -86,6 +86,9 @@ part run-reference summary 900 -- npx --no-install c8 --clean \
   "${QBC[@]}" run --profile ci --impl reference --oracle qemu
 part run-qemu summary 900 -- "${QBC[@]}" run --profile ci --impl qemu --oracle reference
 part run-cli summary 900 -- "${QBC[@]}" run --profile ci --impl cli --oracle qemu
+# Third-party adapters (issue 10): one short feature set each, held to expectations/<impl>.json
+# (the full runs: npm run conformance:thirdparty).
+part thirdparty-quick summary 180 -- bash scripts/conformance-thirdparty.sh --quick
 
 # (The golden-image corpus runs inside the three suite runs: features/corpus/corpus.feature is
 # generated from the manifest and judges each image with the checks `qbc corpus verify` uses,

@@ -212,6 +212,9 @@ async function open(world: QbcWorld, text: string, ref: { format?: string; image
   if (fmt) {
     const s2 = world.needs(fmt, 'info');
     if (s2) return s2;
+  } else if (!Object.values(world.iut.capabilities.formats).some((ops) => ops.includes('info'))) {
+    // opening by name is qemu-img info; a reader without info cannot be asked
+    return world.notApplicable(`${world.iut.name} has no info operation for any format (opening by name is qemu-img info)`);
   }
   const s = st(world);
   s.asked = fill(world, text);

@@ -66,8 +66,11 @@ Then('the guest bytes are those of the disk it was made from', async function (t
   if (skip) return skip;
   const disk = disks.get(this);
   assert.ok(disk, 'the scenario did not make its image from a disk');
-  const info = await this.iut.info(img);
-  assert.equal(info['virtual-size'], disk.size, 'virtual size');
+  // without info (a third-party reader), the hash of exactly disk.size bytes still pins the size
+  if (this.iut.capabilities.formats[img.format]?.includes('info')) {
+    const info = await this.iut.info(img);
+    assert.equal(info['virtual-size'], disk.size, 'virtual size');
+  }
   assert.equal(await this.iut.guestSha256(img), diskSha256(disk.size, disk.writes), `guest bytes of ${img.filename}`);
   return undefined;
 });

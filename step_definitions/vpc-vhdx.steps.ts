@@ -19,7 +19,7 @@ const history = new WeakMap<QbcWorld, History>();
 const applied = new WeakMap<QbcWorld, Defect>();
 
 Given('a {size} {format} image created with {string} and written in separate opens:', async function (this: QbcWorld, size: number, format: string, options: string, table: DataTable) {
-  const skip = this.needs(format, 'write');
+  const skip = this.needs(format, 'create') ?? this.needs(format, 'write');
   if (skip) return skip;
   const img = this.declare('image', format);
   await this.iut.create({ format, filename: img.filename, size, ...(options ? { options } : {}) });

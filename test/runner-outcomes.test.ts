@@ -101,9 +101,9 @@ test('summary counts and its last line', () => {
     {
       implementation: 'demo',
       entries: [
-        { scenario: `${QCOW2} :: fails`, expected: 'failed', reason: 'known bug 1' },
-        { scenario: `${QCOW2} :: passes`, expected: 'failed', reason: 'fixed since' },
-        { scenario: `${RAW} :: not in this run`, expected: 'failed', reason: 'gone' },
+        { scenario: `${QCOW2} :: fails`, expected: 'failed', reason: 'known bug 1', kind: 'implementation-bug', reproduction: 'x' },
+        { scenario: `${QCOW2} :: passes`, expected: 'failed', reason: 'fixed since', kind: 'suite-bug' },
+        { scenario: `${RAW} :: not in this run`, expected: 'failed', reason: 'gone', kind: 'spec-ambiguity' },
       ],
     },
     'inline',
@@ -137,10 +137,16 @@ test('bad expectations files are refused naming the field', () => {
     {
       implementation: 'q',
       entries: [
-        { scenario: 'features/a.feature :: b', expected: 'failed', reason: 'first' },
-        { scenario: 'features/a.feature :: b', expected: 'not-applicable', reason: 'second' },
+        { scenario: 'features/a.feature :: b', expected: 'failed', reason: 'first', kind: 'suite-bug' },
+        { scenario: 'features/a.feature :: b', expected: 'not-applicable', reason: 'second', kind: 'suite-bug' },
       ],
     },
     /twice/,
   );
+  const one = { scenario: 'features/a.feature :: b', expected: 'failed', reason: 'r' };
+  bad({ implementation: 'q', entries: [one] }, /kind/);
+  bad({ implementation: 'q', entries: [{ ...one, kind: 'bug' }] }, /kind/);
+  bad({ implementation: 'q', entries: [{ ...one, kind: 'implementation-bug' }] }, /reproduction/);
+  bad({ implementation: 'q', entries: [{ ...one, kind: 'spec-ambiguity', reproduction: '' }] }, /reproduction/);
+  assert.equal(validateExpectations({ implementation: 'q', entries: [{ ...one, kind: 'implementation-bug', reproduction: 'qemu-img info x' }] }, 'x.json').entries[0]!.reproduction, 'qemu-img info x');
 });

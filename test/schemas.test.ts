@@ -196,8 +196,11 @@ test('corpus manifest and expectations shapes', () => {
   (badIo.entries[0].recipe.io[0] as Obj).pattern = 256;
   assert.notDeepEqual(validate('corpus-manifest', badIo), []);
 
-  const exp = { implementation: 'qemu', entries: [{ scenario: 'features/formats/qcow2/create.feature :: x', expected: 'failed', reason: 'why' }] };
+  const exp = { implementation: 'qemu', entries: [{ scenario: 'features/formats/qcow2/create.feature :: x', expected: 'failed', reason: 'why', kind: 'spec-ambiguity' }] };
   assert.deepEqual(validate('expectations', exp), []);
+  assert.notDeepEqual(validate('expectations', { ...exp, entries: [{ ...exp.entries[0], kind: undefined }] }), []);
+  assert.notDeepEqual(validate('expectations', { ...exp, entries: [{ ...exp.entries[0], kind: 'implementation-bug' }] }), []);
+  assert.deepEqual(validate('expectations', { ...exp, entries: [{ ...exp.entries[0], kind: 'implementation-bug', reproduction: 'qemu-img info x' }] }), []);
   assert.notDeepEqual(validate('expectations', { ...exp, entries: [{ ...exp.entries[0], expected: 'passed' }] }), []);
   assert.notDeepEqual(validate('expectations', { ...exp, entries: [{ ...exp.entries[0], reason: '' }] }), []);
 });

@@ -11,9 +11,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw @spec:raw.size
   Scenario: golden image raw-size-0 reads as recorded
     Given the golden image "raw-size-0"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @spec:raw.size @op:create
   Scenario: golden image raw-size-0 is recreated from its recipe
@@ -24,9 +24,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw @spec:raw.size
   Scenario: golden image raw-size-512 reads as recorded
     Given the golden image "raw-size-512"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @spec:raw.size @op:create
   Scenario: golden image raw-size-512 is recreated from its recipe
@@ -37,9 +37,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw @spec:raw.size
   Scenario: golden image raw-size-unaligned reads as recorded
     Given the golden image "raw-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @spec:raw.size @op:create
   Scenario: golden image raw-size-unaligned is recreated from its recipe
@@ -50,9 +50,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw @spec:raw.size
   Scenario: golden image raw-size-4m reads as recorded
     Given the golden image "raw-size-4m"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @spec:raw.size @op:create
   Scenario: golden image raw-size-4m is recreated from its recipe
@@ -63,9 +63,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw.preallocation
   Scenario: golden image raw-prealloc-off reads as recorded
     Given the golden image "raw-prealloc-off"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw.preallocation @op:create
   Scenario: golden image raw-prealloc-off is recreated from its recipe
@@ -76,9 +76,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw.preallocation
   Scenario: golden image raw-prealloc-falloc reads as recorded
     Given the golden image "raw-prealloc-falloc"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw.preallocation @op:create
   Scenario: golden image raw-prealloc-falloc is recreated from its recipe
@@ -89,9 +89,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw.preallocation
   Scenario: golden image raw-prealloc-full reads as recorded
     Given the golden image "raw-prealloc-full"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw.preallocation @op:create
   Scenario: golden image raw-prealloc-full is recreated from its recipe
@@ -102,9 +102,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-data-aligned reads as recorded
     Given the golden image "raw-data-aligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-data-aligned is recreated from its recipe
@@ -115,9 +115,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-data-unaligned reads as recorded
     Given the golden image "raw-data-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-data-unaligned is recreated from its recipe
@@ -128,9 +128,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-zeroed reads as recorded
     Given the golden image "raw-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-zeroed is recreated from its recipe
@@ -141,9 +141,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-discarded reads as recorded
     Given the golden image "raw-discarded"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-discarded is recreated from its recipe
@@ -154,9 +154,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-base reads as recorded
     Given the golden image "raw-base"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-base is recreated from its recipe
@@ -167,10 +167,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-default reads as recorded
     Given the golden image "qcow2-default"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-default is recreated from its recipe
@@ -181,10 +181,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.size
   Scenario: golden image qcow2-size-0 reads as recorded
     Given the golden image "qcow2-size-0"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.size @op:create
   Scenario: golden image qcow2-size-0 is recreated from its recipe
@@ -195,10 +195,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.size
   Scenario: golden image qcow2-size-unaligned reads as recorded
     Given the golden image "qcow2-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.size @op:create
   Scenario: golden image qcow2-size-unaligned is recreated from its recipe
@@ -209,10 +209,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compat
   Scenario: golden image qcow2-compat-0.10 reads as recorded
     Given the golden image "qcow2-compat-0.10"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compat @op:create
   Scenario: golden image qcow2-compat-0.10 is recreated from its recipe
@@ -223,10 +223,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compat
   Scenario: golden image qcow2-compat-1.1 reads as recorded
     Given the golden image "qcow2-compat-1.1"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compat @op:create
   Scenario: golden image qcow2-compat-1.1 is recreated from its recipe
@@ -237,10 +237,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-512 reads as recorded
     Given the golden image "qcow2-cluster-512"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-512 is recreated from its recipe
@@ -251,10 +251,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-1k reads as recorded
     Given the golden image "qcow2-cluster-1k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-1k is recreated from its recipe
@@ -265,10 +265,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-2k reads as recorded
     Given the golden image "qcow2-cluster-2k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-2k is recreated from its recipe
@@ -279,10 +279,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-4k reads as recorded
     Given the golden image "qcow2-cluster-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-4k is recreated from its recipe
@@ -293,10 +293,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-8k reads as recorded
     Given the golden image "qcow2-cluster-8k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-8k is recreated from its recipe
@@ -307,10 +307,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-16k reads as recorded
     Given the golden image "qcow2-cluster-16k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-16k is recreated from its recipe
@@ -321,10 +321,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-32k reads as recorded
     Given the golden image "qcow2-cluster-32k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-32k is recreated from its recipe
@@ -335,10 +335,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-64k reads as recorded
     Given the golden image "qcow2-cluster-64k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-64k is recreated from its recipe
@@ -349,10 +349,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-128k reads as recorded
     Given the golden image "qcow2-cluster-128k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-128k is recreated from its recipe
@@ -363,10 +363,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-256k reads as recorded
     Given the golden image "qcow2-cluster-256k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-256k is recreated from its recipe
@@ -377,10 +377,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-512k reads as recorded
     Given the golden image "qcow2-cluster-512k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-512k is recreated from its recipe
@@ -391,10 +391,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-1m reads as recorded
     Given the golden image "qcow2-cluster-1m"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-1m is recreated from its recipe
@@ -405,10 +405,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-cluster-2m reads as recorded
     Given the golden image "qcow2-cluster-2m"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-cluster-2m is recreated from its recipe
@@ -419,10 +419,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-1 reads as recorded
     Given the golden image "qcow2-refcount-bits-1"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-1 is recreated from its recipe
@@ -433,10 +433,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-2 reads as recorded
     Given the golden image "qcow2-refcount-bits-2"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-2 is recreated from its recipe
@@ -447,10 +447,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-4 reads as recorded
     Given the golden image "qcow2-refcount-bits-4"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-4 is recreated from its recipe
@@ -461,10 +461,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-8 reads as recorded
     Given the golden image "qcow2-refcount-bits-8"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-8 is recreated from its recipe
@@ -475,10 +475,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-16 reads as recorded
     Given the golden image "qcow2-refcount-bits-16"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-16 is recreated from its recipe
@@ -489,10 +489,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-32 reads as recorded
     Given the golden image "qcow2-refcount-bits-32"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-32 is recreated from its recipe
@@ -503,10 +503,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-refcount-bits-64 reads as recorded
     Given the golden image "qcow2-refcount-bits-64"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.refcount_bits @op:create
   Scenario: golden image qcow2-refcount-bits-64 is recreated from its recipe
@@ -517,10 +517,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.lazy_refcounts
   Scenario: golden image qcow2-lazy-refcounts reads as recorded
     Given the golden image "qcow2-lazy-refcounts"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.lazy_refcounts @op:create
   Scenario: golden image qcow2-lazy-refcounts is recreated from its recipe
@@ -531,10 +531,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.lazy_refcounts
   Scenario: golden image qcow2-lazy-refcounts-dirty reads as recorded
     Given the golden image "qcow2-lazy-refcounts-dirty"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   # qcow2-lazy-refcounts-dirty is not recreated: the writer is killed before it closes the image (qemu-io abort), which the Adapter interface cannot ask of an implementation
 
@@ -542,10 +542,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.refcount_bits
   Scenario: golden image qcow2-leaked-clusters reads as recorded
     Given the golden image "qcow2-leaked-clusters"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   # qcow2-leaked-clusters is not recreated: the writer is killed before it closes the image (qemu-io abort), which the Adapter interface cannot ask of an implementation
 
@@ -553,10 +553,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.preallocation
   Scenario: golden image qcow2-prealloc-off reads as recorded
     Given the golden image "qcow2-prealloc-off"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.preallocation @op:create
   Scenario: golden image qcow2-prealloc-off is recreated from its recipe
@@ -567,10 +567,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.preallocation
   Scenario: golden image qcow2-prealloc-metadata reads as recorded
     Given the golden image "qcow2-prealloc-metadata"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.preallocation @op:create
   Scenario: golden image qcow2-prealloc-metadata is recreated from its recipe
@@ -581,10 +581,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.preallocation
   Scenario: golden image qcow2-prealloc-falloc reads as recorded
     Given the golden image "qcow2-prealloc-falloc"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.preallocation @op:create
   Scenario: golden image qcow2-prealloc-falloc is recreated from its recipe
@@ -595,10 +595,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.preallocation
   Scenario: golden image qcow2-prealloc-full reads as recorded
     Given the golden image "qcow2-prealloc-full"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.preallocation @op:create
   Scenario: golden image qcow2-prealloc-full is recreated from its recipe
@@ -609,10 +609,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.extended_l2
   Scenario: golden image qcow2-extended-l2 reads as recorded
     Given the golden image "qcow2-extended-l2"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.extended_l2 @op:create
   Scenario: golden image qcow2-extended-l2 is recreated from its recipe
@@ -623,10 +623,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.extended_l2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-extended-l2-cluster-16k reads as recorded
     Given the golden image "qcow2-extended-l2-cluster-16k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.extended_l2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-extended-l2-cluster-16k is recreated from its recipe
@@ -637,10 +637,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compression_type
   Scenario: golden image qcow2-compression-type-zlib reads as recorded
     Given the golden image "qcow2-compression-type-zlib"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compression_type @op:create
   Scenario: golden image qcow2-compression-type-zlib is recreated from its recipe
@@ -651,10 +651,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compression_type
   Scenario: golden image qcow2-compression-type-zstd reads as recorded
     Given the golden image "qcow2-compression-type-zstd"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compression_type @op:create
   Scenario: golden image qcow2-compression-type-zstd is recreated from its recipe
@@ -665,10 +665,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compression_type @spec:qcow2
   Scenario: golden image qcow2-compressed-zlib reads as recorded
     Given the golden image "qcow2-compressed-zlib"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compression_type @spec:qcow2 @op:create
   Scenario: golden image qcow2-compressed-zlib is recreated from its recipe
@@ -679,10 +679,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compression_type
   Scenario: golden image qcow2-compressed-zstd reads as recorded
     Given the golden image "qcow2-compressed-zstd"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compression_type @op:create
   Scenario: golden image qcow2-compressed-zstd is recreated from its recipe
@@ -693,10 +693,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.cluster_size @spec:qcow2
   Scenario: golden image qcow2-compressed-cluster-4k reads as recorded
     Given the golden image "qcow2-compressed-cluster-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.cluster_size @spec:qcow2 @op:create
   Scenario: golden image qcow2-compressed-cluster-4k is recreated from its recipe
@@ -707,10 +707,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-data-aligned reads as recorded
     Given the golden image "qcow2-data-aligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-data-aligned is recreated from its recipe
@@ -721,10 +721,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-data-unaligned reads as recorded
     Given the golden image "qcow2-data-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-data-unaligned is recreated from its recipe
@@ -735,10 +735,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-l2-boundary-512 reads as recorded
     Given the golden image "qcow2-l2-boundary-512"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-l2-boundary-512 is recreated from its recipe
@@ -749,10 +749,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.cluster_size
   Scenario: golden image qcow2-l2-boundary-4k reads as recorded
     Given the golden image "qcow2-l2-boundary-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-l2-boundary-4k is recreated from its recipe
@@ -763,10 +763,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-zeroed reads as recorded
     Given the golden image "qcow2-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-zeroed is recreated from its recipe
@@ -777,10 +777,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compat
   Scenario: golden image qcow2-compat-0.10-zeroed reads as recorded
     Given the golden image "qcow2-compat-0.10-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compat @op:create
   Scenario: golden image qcow2-compat-0.10-zeroed is recreated from its recipe
@@ -791,10 +791,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-discarded reads as recorded
     Given the golden image "qcow2-discarded"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-discarded is recreated from its recipe
@@ -805,10 +805,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt
   Scenario: golden image qcow2-over-raw reads as recorded
     Given the golden image "qcow2-over-raw"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt @op:create
   Scenario: golden image qcow2-over-raw is recreated from its recipe
@@ -819,10 +819,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file
   Scenario: golden image qcow2-chain-base reads as recorded
     Given the golden image "qcow2-chain-base"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @op:create
   Scenario: golden image qcow2-chain-base is recreated from its recipe
@@ -833,10 +833,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt
   Scenario: golden image qcow2-chain-mid reads as recorded
     Given the golden image "qcow2-chain-mid"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt @op:create
   Scenario: golden image qcow2-chain-mid is recreated from its recipe
@@ -847,10 +847,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt
   Scenario: golden image qcow2-chain-top reads as recorded
     Given the golden image "qcow2-chain-top"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.backing_fmt @op:create
   Scenario: golden image qcow2-chain-top is recreated from its recipe
@@ -861,10 +861,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.cluster_size
   Scenario: golden image qcow2-chain-top-cluster-4k reads as recorded
     Given the golden image "qcow2-chain-top-cluster-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-chain-top-cluster-4k is recreated from its recipe
@@ -875,10 +875,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.backing_file
   Scenario: golden image qcow2-backing-larger-overlay reads as recorded
     Given the golden image "qcow2-backing-larger-overlay"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.backing_file @op:create
   Scenario: golden image qcow2-backing-larger-overlay is recreated from its recipe
@@ -889,10 +889,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2
   Scenario: golden image qcow2-converted-from-chain reads as recorded
     Given the golden image "qcow2-converted-from-chain"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @op:create
   Scenario: golden image qcow2-converted-from-chain is recreated from its recipe
@@ -903,9 +903,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:raw @spec:raw
   Scenario: golden image raw-converted-from-qcow2 reads as recorded
     Given the golden image "raw-converted-from-qcow2"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:raw @spec:raw @op:create
   Scenario: golden image raw-converted-from-qcow2 is recreated from its recipe
@@ -916,10 +916,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.compat @spec:qcow2.cluster_size
   Scenario: golden image qcow2-converted-compat-0.10 reads as recorded
     Given the golden image "qcow2-converted-compat-0.10"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.compat @spec:qcow2.cluster_size @op:create
   Scenario: golden image qcow2-converted-compat-0.10 is recreated from its recipe
@@ -930,9 +930,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vpc @spec:vpc @spec:vpc.subformat @spec:vpc.size
   Scenario: golden image vpc-dynamic-empty reads as recorded
     Given the golden image "vpc-dynamic-empty"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:vpc @spec:vpc @spec:vpc.subformat @spec:vpc.size @op:create
   Scenario: golden image vpc-dynamic-empty is recreated from its recipe
@@ -943,9 +943,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vpc @spec:vpc @spec:vpc.subformat
   Scenario: golden image vpc-dynamic-written reads as recorded
     Given the golden image "vpc-dynamic-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:vpc @spec:vpc @spec:vpc.subformat @op:create
   Scenario: golden image vpc-dynamic-written is recreated from its recipe
@@ -956,9 +956,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vpc @spec:vpc.force_size
   Scenario: golden image vpc-force-size reads as recorded
     Given the golden image "vpc-force-size"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:vpc @spec:vpc.force_size @op:create
   Scenario: golden image vpc-force-size is recreated from its recipe
@@ -969,9 +969,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vpc @spec:vpc.subformat @spec:vpc.size
   Scenario: golden image vpc-fixed-written reads as recorded
     Given the golden image "vpc-fixed-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:vpc @spec:vpc.subformat @spec:vpc.size @op:create
   Scenario: golden image vpc-fixed-written is recreated from its recipe
@@ -982,9 +982,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vpc @spec:vpc.subformat @spec:vpc.force_size
   Scenario: golden image vpc-fixed-force-size reads as recorded
     Given the golden image "vpc-fixed-force-size"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:vpc @spec:vpc.subformat @spec:vpc.force_size @op:create
   Scenario: golden image vpc-fixed-force-size is recreated from its recipe
@@ -995,10 +995,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed
   Scenario: golden image qed-default reads as recorded
     Given the golden image "qed-default"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed @op:create
   Scenario: golden image qed-default is recreated from its recipe
@@ -1009,10 +1009,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed
   Scenario: golden image qed-size-unaligned reads as recorded
     Given the golden image "qed-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed @op:create
   Scenario: golden image qed-size-unaligned is recreated from its recipe
@@ -1023,10 +1023,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed.cluster_size
   Scenario: golden image qed-cluster-4k reads as recorded
     Given the golden image "qed-cluster-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed.cluster_size @op:create
   Scenario: golden image qed-cluster-4k is recreated from its recipe
@@ -1037,10 +1037,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed.cluster_size
   Scenario: golden image qed-cluster-16k reads as recorded
     Given the golden image "qed-cluster-16k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed.cluster_size @op:create
   Scenario: golden image qed-cluster-16k is recreated from its recipe
@@ -1051,10 +1051,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed.table_size @spec:qed.cluster_size
   Scenario: golden image qed-table-size-16 reads as recorded
     Given the golden image "qed-table-size-16"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed.table_size @spec:qed.cluster_size @op:create
   Scenario: golden image qed-table-size-16 is recreated from its recipe
@@ -1065,10 +1065,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed.table_size
   Scenario: golden image qed-table-size-2 reads as recorded
     Given the golden image "qed-table-size-2"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed.table_size @op:create
   Scenario: golden image qed-table-size-2 is recreated from its recipe
@@ -1079,10 +1079,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed
   Scenario: golden image qed-data reads as recorded
     Given the golden image "qed-data"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed @op:create
   Scenario: golden image qed-data is recreated from its recipe
@@ -1093,10 +1093,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed
   Scenario: golden image qed-zeroed reads as recorded
     Given the golden image "qed-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed @op:create
   Scenario: golden image qed-zeroed is recreated from its recipe
@@ -1107,10 +1107,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed.backing_file @spec:qed.backing_fmt
   Scenario: golden image qed-over-raw reads as recorded
     Given the golden image "qed-over-raw"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qed @spec:qed.backing_file @spec:qed.backing_fmt @op:create
   Scenario: golden image qed-over-raw is recreated from its recipe
@@ -1121,10 +1121,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qed @spec:qed
   Scenario: golden image qed-need-check reads as recorded
     Given the golden image "qed-need-check"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   # qed-need-check is not recreated: the writer is killed before it closes the image (qemu-io abort), which the Adapter interface cannot ask of an implementation
 
@@ -1132,9 +1132,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow
   Scenario: golden image qcow-default reads as recorded
     Given the golden image "qcow-default"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow @op:create
   Scenario: golden image qcow-default is recreated from its recipe
@@ -1145,9 +1145,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow
   Scenario: golden image qcow-size-unaligned reads as recorded
     Given the golden image "qcow-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow @op:create
   Scenario: golden image qcow-size-unaligned is recreated from its recipe
@@ -1158,9 +1158,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow
   Scenario: golden image qcow-data reads as recorded
     Given the golden image "qcow-data"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow @op:create
   Scenario: golden image qcow-data is recreated from its recipe
@@ -1171,9 +1171,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow
   Scenario: golden image qcow-zeroed reads as recorded
     Given the golden image "qcow-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow @op:create
   Scenario: golden image qcow-zeroed is recreated from its recipe
@@ -1184,9 +1184,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow.backing_file
   Scenario: golden image qcow-over-raw reads as recorded
     Given the golden image "qcow-over-raw"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow.backing_file @op:create
   Scenario: golden image qcow-over-raw is recreated from its recipe
@@ -1197,9 +1197,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow.backing_file
   Scenario: golden image qcow-over-qcow reads as recorded
     Given the golden image "qcow-over-qcow"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow.backing_file @op:create
   Scenario: golden image qcow-over-qcow is recreated from its recipe
@@ -1210,10 +1210,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vdi @spec:vdi
   Scenario: golden image vdi-size-0 reads as recorded
     Given the golden image "vdi-size-0"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vdi @spec:vdi @op:create
   Scenario: golden image vdi-size-0 is recreated from its recipe
@@ -1224,10 +1224,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vdi @spec:vdi
   Scenario: golden image vdi-size-unaligned reads as recorded
     Given the golden image "vdi-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vdi @spec:vdi @op:create
   Scenario: golden image vdi-size-unaligned is recreated from its recipe
@@ -1238,10 +1238,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vdi @spec:vdi @spec:vdi.static
   Scenario: golden image vdi-dynamic-empty reads as recorded
     Given the golden image "vdi-dynamic-empty"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vdi @spec:vdi @spec:vdi.static @op:create
   Scenario: golden image vdi-dynamic-empty is recreated from its recipe
@@ -1252,10 +1252,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vdi @spec:vdi
   Scenario: golden image vdi-dynamic-written reads as recorded
     Given the golden image "vdi-dynamic-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vdi @spec:vdi @op:create
   Scenario: golden image vdi-dynamic-written is recreated from its recipe
@@ -1266,10 +1266,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vdi @spec:vdi.static
   Scenario: golden image vdi-static reads as recorded
     Given the golden image "vdi-static"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vdi @spec:vdi.static @op:create
   Scenario: golden image vdi-static is recreated from its recipe
@@ -1280,10 +1280,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels
   Scenario: golden image parallels-default reads as recorded
     Given the golden image "parallels-default"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels @op:create
   Scenario: golden image parallels-default is recreated from its recipe
@@ -1294,10 +1294,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels
   Scenario: golden image parallels-size-0 reads as recorded
     Given the golden image "parallels-size-0"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels @op:create
   Scenario: golden image parallels-size-0 is recreated from its recipe
@@ -1308,10 +1308,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels
   Scenario: golden image parallels-size-unaligned reads as recorded
     Given the golden image "parallels-size-unaligned"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels @op:create
   Scenario: golden image parallels-size-unaligned is recreated from its recipe
@@ -1322,10 +1322,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels.cluster_size
   Scenario: golden image parallels-cluster-4k reads as recorded
     Given the golden image "parallels-cluster-4k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels.cluster_size @op:create
   Scenario: golden image parallels-cluster-4k is recreated from its recipe
@@ -1336,10 +1336,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels.cluster_size
   Scenario: golden image parallels-cluster-64k reads as recorded
     Given the golden image "parallels-cluster-64k"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels.cluster_size @op:create
   Scenario: golden image parallels-cluster-64k is recreated from its recipe
@@ -1350,10 +1350,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels.cluster_size
   Scenario: golden image parallels-cluster-1000 reads as recorded
     Given the golden image "parallels-cluster-1000"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels.cluster_size @op:create
   Scenario: golden image parallels-cluster-1000 is recreated from its recipe
@@ -1364,10 +1364,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:parallels @spec:parallels
   Scenario: golden image parallels-zeroed reads as recorded
     Given the golden image "parallels-zeroed"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:parallels @spec:parallels @op:create
   Scenario: golden image parallels-zeroed is recreated from its recipe
@@ -1378,9 +1378,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:bochs @spec:bochs
   Scenario: golden image bochs-bximage-10m reads as recorded
     Given the golden image "bochs-bximage-10m"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:bochs @spec:bochs @op:create
   Scenario: golden image bochs-bximage-10m is recreated from its recipe
@@ -1391,9 +1391,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:bochs @spec:bochs
   Scenario: golden image bochs-bximage-128m reads as recorded
     Given the golden image "bochs-bximage-128m"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:bochs @spec:bochs @op:create
   Scenario: golden image bochs-bximage-128m is recreated from its recipe
@@ -1404,9 +1404,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:bochs @spec:bochs
   Scenario: golden image bochs-bximage-1g reads as recorded
     Given the golden image "bochs-bximage-1g"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:bochs @spec:bochs @op:create
   Scenario: golden image bochs-bximage-1g is recreated from its recipe
@@ -1417,9 +1417,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:bochs @spec:bochs
   Scenario: golden image bochs-bximage-converted reads as recorded
     Given the golden image "bochs-bximage-converted"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:bochs @spec:bochs @op:create
   Scenario: golden image bochs-bximage-converted is recreated from its recipe
@@ -1430,9 +1430,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:cloop @spec:cloop
   Scenario: golden image cloop-b16k-l9 reads as recorded
     Given the golden image "cloop-b16k-l9"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:cloop @spec:cloop @op:create
   Scenario: golden image cloop-b16k-l9 is recreated from its recipe
@@ -1443,9 +1443,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:cloop @spec:cloop
   Scenario: golden image cloop-b512-l9 reads as recorded
     Given the golden image "cloop-b512-l9"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:cloop @spec:cloop @op:create
   Scenario: golden image cloop-b512-l9 is recreated from its recipe
@@ -1456,9 +1456,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:cloop @spec:cloop
   Scenario: golden image cloop-b64k-l0 reads as recorded
     Given the golden image "cloop-b64k-l0"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:cloop @spec:cloop @op:create
   Scenario: golden image cloop-b64k-l0 is recreated from its recipe
@@ -1469,9 +1469,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:cloop @spec:cloop
   Scenario: golden image cloop-b128k-7zip reads as recorded
     Given the golden image "cloop-b128k-7zip"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:cloop @spec:cloop @op:create
   Scenario: golden image cloop-b128k-7zip is recreated from its recipe
@@ -1482,9 +1482,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:cloop @spec:cloop
   Scenario: golden image cloop-b1m-l1 reads as recorded
     Given the golden image "cloop-b1m-l1"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:cloop @spec:cloop @op:create
   Scenario: golden image cloop-b1m-l1 is recreated from its recipe
@@ -1495,10 +1495,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots
   Scenario: golden image qcow2-snapshots reads as recorded
     Given the golden image "qcow2-snapshots"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @op:create
   Scenario: golden image qcow2-snapshots is recreated from its recipe
@@ -1509,10 +1509,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps
   Scenario: golden image qcow2-bitmaps reads as recorded
     Given the golden image "qcow2-bitmaps"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.bitmaps @op:create
   Scenario: golden image qcow2-bitmaps is recreated from its recipe
@@ -1523,9 +1523,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:dmg @spec:dmg
   Scenario: golden image dmg-udif-zlib reads as recorded
     Given the golden image "dmg-udif-zlib"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:dmg @spec:dmg @op:create
   Scenario: golden image dmg-udif-zlib is recreated from its recipe
@@ -1536,9 +1536,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:dmg @spec:dmg
   Scenario: golden image dmg-udif-zlib-parts reads as recorded
     Given the golden image "dmg-udif-zlib-parts"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:dmg @spec:dmg @op:create
   Scenario: golden image dmg-udif-zlib-parts is recreated from its recipe
@@ -1549,9 +1549,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:dmg @spec:dmg
   Scenario: golden image dmg-udif-raw reads as recorded
     Given the golden image "dmg-udif-raw"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:dmg @spec:dmg @op:create
   Scenario: golden image dmg-udif-raw is recreated from its recipe
@@ -1562,10 +1562,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size
   Scenario: golden image vmdk-sparse-empty reads as recorded
     Given the golden image "vmdk-sparse-empty"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk @spec:vmdk.subformat @spec:vmdk.size @op:create
   Scenario: golden image vmdk-sparse-empty is recreated from its recipe
@@ -1576,10 +1576,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk @spec:vmdk.subformat
   Scenario: golden image vmdk-sparse-written reads as recorded
     Given the golden image "vmdk-sparse-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk @spec:vmdk.subformat @op:create
   Scenario: golden image vmdk-sparse-written is recreated from its recipe
@@ -1590,10 +1590,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.zeroed_grain
   Scenario: golden image vmdk-zeroed-grain reads as recorded
     Given the golden image "vmdk-zeroed-grain"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.zeroed_grain @op:create
   Scenario: golden image vmdk-zeroed-grain is recreated from its recipe
@@ -1604,10 +1604,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.subformat
   Scenario: golden image vmdk-stream-optimized reads as recorded
     Given the golden image "vmdk-stream-optimized"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.subformat @op:create
   Scenario: golden image vmdk-stream-optimized is recreated from its recipe
@@ -1618,10 +1618,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion
   Scenario: golden image vmdk-descriptor-options reads as recorded
     Given the golden image "vmdk-descriptor-options"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.compat6 @spec:vmdk.adapter_type @spec:vmdk.toolsversion @op:create
   Scenario: golden image vmdk-descriptor-options is recreated from its recipe
@@ -1632,10 +1632,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.backing_file
   Scenario: golden image vmdk-overlay reads as recorded
     Given the golden image "vmdk-overlay"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.backing_file @op:create
   Scenario: golden image vmdk-overlay is recreated from its recipe

@@ -14,4 +14,12 @@ export interface ExpectationEntry {
   scenario: string;
   expected: 'failed' | 'not-applicable';
   reason: string;
+  /**
+   * who is at fault: the implementation, the manual (silent or unclear), or the suite
+   */
+  kind: 'implementation-bug' | 'spec-ambiguity' | 'suite-bug';
+  /**
+   * for an implementation-bug: the smallest image and operation that shows it
+   */
+  reproduction?: string;
 }

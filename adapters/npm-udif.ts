@@ -1,0 +1,74 @@
+/**
+ * @balena/udif (1.1.2, balena Etcher's DMG reader) as a third-party DMG implementation. It
+ * opens an image, reads the koly footer and the blkx tables, and streams the guest's bytes
+ * (zero, raw, ADC, zlib and bzip2 chunks). It has no random access, so a qemu-io read is
+ * checked from the package's own stream; it writes nothing.
+ */
+import { type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
+import { ImplError } from './adapter.js';
+import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyReadsFromStream } from './npm-common.js';
+
+const NAME = 'udif';
+const PKG = '@balena/udif';
+
+interface UdifImage {
+  createReadStream(end?: number): Promise<AsyncIterable<Buffer> & NodeJS.ReadableStream>;
+  getUncompressedSize(): Promise<number>;
+}
+interface UdifModule {
+  withOpenImage<T>(path: string, fn: (image: UdifImage) => Promise<T>): Promise<T>;
+}
+
+function wrap(err: unknown): ImplError {
+  if (err instanceof ImplError) return err;
+  return new ImplError(`udif: ${(err as Error)?.message ?? String(err)}`, 1, NAME);
+}
+
+export async function createUdifAdapter(): Promise<Adapter> {
+  const loaded = await loadPackage<Partial<UdifModule> & { default?: UdifModule }>(PKG);
+  if (!('mod' in loaded)) return unavailableAdapter(NAME, ['dmg'], loaded.why);
+  const UDIF = (loaded.mod.withOpenImage ? loaded.mod : loaded.mod.default!) as UdifModule;
+  const version = installedVersion(PKG) ?? 'unknown';
+  const capabilities: Capabilities = {
+    formats: { dmg: ['read'] },
+    protocols: ['file'],
+    notes: { dmg: `@balena/udif ${version}: streaming reads only (no random access, no writes, no info)` },
+  };
+  const refuse = refuser(`@balena/udif ${version}`);
+
+  async function withImage<T>(image: ImageRef, fn: (im: UdifImage) => Promise<T>): Promise<T> {
+    formatOf(NAME, image, ['dmg']);
+    try {
+      return await UDIF.withOpenImage(image.filename, fn);
+    } catch (e) {
+      throw wrap(e);
+    }
+  }
+
+  return {
+    name: NAME,
+    capabilities,
+    create: async () => refuse('create'),
+    info: async () => refuse('info'),
+    check: async () => refuse('check'),
+    map: async () => refuse('map'),
+    measure: async () => refuse('measure'),
+    convert: async () => refuse('convert'),
+    compare: async () => refuse('compare'),
+    async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
+      const reads: { offset: number; length: number; pattern: number }[] = [];
+      for (const c of commands) {
+        if (c.op !== 'read') refuse(c.op === 'crash' ? 'abort' : `${c.op}: it is a read-only DMG reader`);
+        else reads.push(c);
+      }
+      await withImage(image, async (im) => verifyReadsFromStream(NAME, await im.createReadStream(), reads));
+    },
+    async guestSha256(image: ImageRef): Promise<string> {
+      return withImage(image, async (im) => {
+        const h = sha256Hasher();
+        for await (const chunk of await im.createReadStream()) h.update(chunk as Buffer);
+        return h.digest('hex');
+      });
+    },
+  };
+}

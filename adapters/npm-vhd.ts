@@ -1,0 +1,117 @@
+/**
+ * The npm package `vhd` (0.5.0, Jonas Hermsmeier's node-vhd) as a third-party VHD (qemu's
+ * `vpc`) implementation. It opens fixed, dynamic and differencing images and reads fixed and
+ * dynamic ones; it writes fixed images in place and, for dynamic ones, only into blocks that
+ * are already allocated (allocateSector() is "not implemented"). It creates nothing.
+ *
+ * The adapter only translates: qemu-io's read/write become Image#read/Image#write with the
+ * same offset and length (one call per command, as a user of the package would make it), and
+ * the guest's hash comes from the package's own ReadStream. Zero writes and discards have no
+ * counterpart and are refused.
+ */
+import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
+import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern } from './npm-common.js';
+
+const NAME = 'vhd';
+const PKG = 'vhd';
+
+interface VhdImage {
+  footer: { diskType: number; currentSize: bigint };
+  open(cb: (err: Error | null) => void): void;
+  read(buf: Buffer, off: number, len: number, pos: number, cb: (err: Error | null, n: number) => void): void;
+  write(buf: Buffer, off: number, len: number, pos: number, cb: (err: Error | null, n: number) => void): void;
+  close(cb: (err: Error | null) => void): void;
+  createReadStream(opts?: object): NodeJS.ReadableStream;
+}
+interface VhdModule {
+  Image: new (opts: { path: string; flags: string }) => VhdImage;
+}
+
+function wrap(err: unknown): ImplError {
+  if (err instanceof ImplError) return err;
+  return new ImplError(`vhd: ${(err as Error)?.message ?? String(err)}`, 1, NAME);
+}
+
+export async function createVhdAdapter(): Promise<Adapter> {
+  const loaded = await loadPackage<{ default: VhdModule }>(PKG);
+  if (!('mod' in loaded)) return unavailableAdapter(NAME, ['vpc'], loaded.why);
+  const VHD = loaded.mod.default;
+  const version = installedVersion(PKG) ?? 'unknown';
+  const capabilities: Capabilities = {
+    formats: { vpc: ['read', 'write'] },
+    // what the package's source implements per disk type (dynamic writes: see notes)
+    subformats: { vpc: { fixed: ['read', 'write'], dynamic: ['read'], differencing: [] } },
+    protocols: ['file'],
+    notes: {
+      vpc: `npm vhd ${version}: reads fixed and dynamic images (differencing: "_readDiff() not implemented"); writes fixed images, and dynamic ones only into allocated blocks; no create, info, check, map, convert, zero or discard`,
+    },
+  };
+  const refuse = refuser(`npm vhd ${version}`);
+
+  async function open(image: ImageRef, write: boolean): Promise<VhdImage> {
+    formatOf(NAME, image, ['vpc']);
+    const im = new VHD.Image({ path: image.filename, flags: write ? 'r+' : 'r' });
+    try {
+      await new Promise<void>((res, rej) => im.open((e) => (e ? rej(wrap(e)) : res())));
+    } catch (e) {
+      await close(im).catch(() => undefined);
+      throw wrap(e);
+    }
+    return im;
+  }
+  const close = (im: VhdImage) => new Promise<void>((res) => im.close(() => res()));
+  /** one callback call of the package; an exception it throws is its failure too (typed, with its message) */
+  const call = (fn: (cb: (e: Error | null) => void) => void) =>
+    new Promise<void>((res, rej) => {
+      try {
+        fn((e) => (e ? rej(wrap(e)) : res()));
+      } catch (e) {
+        rej(wrap(e));
+      }
+    });
+
+  return {
+    name: NAME,
+    capabilities,
+    create: async () => refuse('create'),
+    info: async () => refuse('info'),
+    check: async () => refuse('check'),
+    map: async () => refuse('map'),
+    measure: async () => refuse('measure'),
+    convert: async () => refuse('convert'),
+    compare: async () => refuse('compare'),
+    async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
+      for (const c of commands) if (c.op !== 'read' && c.op !== 'write') refuse(c.op === 'crash' ? 'abort' : `${c.op} (only read and write)`);
+      const im = await open(image, commands.some((c) => c.op === 'write'));
+      try {
+        for (const c of commands) {
+          if (c.op === 'read') {
+            const buf = Buffer.alloc(c.length);
+            await call((cb) => im.read(buf, 0, c.length, c.offset, cb));
+            verifyPattern(NAME, buf, c.offset, c.pattern);
+          } else if (c.op === 'write') {
+            const buf = Buffer.alloc(c.length, c.pattern);
+            await call((cb) => im.write(buf, 0, c.length, c.offset, cb));
+          }
+        }
+      } finally {
+        await close(im);
+      }
+    },
+    async guestSha256(image: ImageRef): Promise<string> {
+      const im = await open(image, false);
+      try {
+        const h = sha256Hasher();
+        await new Promise<void>((res, rej) => {
+          const s = im.createReadStream();
+          s.on('data', (chunk: Buffer) => h.update(chunk));
+          s.on('end', () => res());
+          s.on('error', (e: Error) => rej(wrap(e)));
+        });
+        return h.digest('hex');
+      } finally {
+        await close(im);
+      }
+    },
+  };
+}

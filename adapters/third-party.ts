@@ -1,0 +1,25 @@
+/**
+ * Third-party implementations qbc has adapters for, by the name `--impl` takes. Each entry
+ * names the compiled module (relative to dist/adapters/) and its async factory. A factory
+ * never throws because its implementation is missing: it returns an adapter whose
+ * capabilities are empty, with the reason in `notes`, so every scenario is not applicable.
+ */
+export interface ThirdPartyEntry {
+  module: string;
+  factory: string;
+  /** one line for `qbc run --help` and the README */
+  summary: string;
+}
+
+export const THIRD_PARTY_ADAPTERS: Record<string, ThirdPartyEntry> = {
+  libyal: { module: './libyal.js', factory: 'createLibyalAdapter', summary: "libyal's qcow/vmdk/vhdi readers (Debian Python bindings)" },
+  vhd: { module: './npm-vhd.js', factory: 'createVhdAdapter', summary: 'npm vhd 0.5.0 (VHD read, fixed-image write)' },
+  udif: { module: './npm-udif.js', factory: 'createUdifAdapter', summary: '@balena/udif 1.1.2 (DMG read)' },
+  'xo-qcow2': { module: './npm-xo-qcow2.js', factory: 'createXoQcow2Adapter', summary: '@xen-orchestra/qcow2 1.3.1 (qcow2 read, qcow2 stream write)' },
+  'vhd-lib': { module: './npm-vhd-lib.js', factory: 'createVhdLibAdapter', summary: "Xen Orchestra's vhd-lib 4.15.0 (optional: not installable as published)" },
+  // (one line per third-party adapter, above this comment)
+};
+
+export function isThirdParty(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(THIRD_PARTY_ADAPTERS, name);
+}
