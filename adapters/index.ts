@@ -21,6 +21,18 @@ export class AdapterLoadError extends Error {
   }
 }
 
+/**
+ * Third-party implementations by name (--impl NAME): each factory reports its tool absent as
+ * not applicable rather than failing. One line per adapter.
+ */
+export const NAMED_ADAPTERS: Record<string, () => Promise<Adapter>> = {
+  dmg2img: async () => (await import('./tools/dmg2img.js')).createDmg2imgAdapter(),
+  cloop: async () => (await import('./tools/cloop.js')).createCloopAdapter(),
+  bximage: async () => (await import('./tools/bximage.js')).createBximageAdapter(),
+  cryptsetup: async () => (await import('./tools/cryptsetup.js')).createCryptsetupAdapter(),
+  // (one line per named adapter, above this comment)
+};
+
 export function repoRoot(): string {
   return REPO;
 }
@@ -43,13 +55,15 @@ export async function loadAdapter(spec: string): Promise<Adapter> {
     const mod = (await import('./libyal.js')) as { createLibyalAdapter: () => Promise<Adapter> };
     return validateAdapter(spec, await mod.createLibyalAdapter());
   }
+  const named = NAMED_ADAPTERS[spec];
+  if (named) return validateAdapter(spec, await named());
   return validateAdapter(spec, await loadUserModule(spec));
 }
 
 async function loadUserModule(spec: string): Promise<unknown> {
   const path = isAbsolute(spec) ? spec : resolve(process.cwd(), spec);
   if (!existsSync(path)) {
-    throw new AdapterLoadError(spec, `not 'reference', 'qemu', 'cli' or 'libyal', and no module exists at ${path}`);
+    throw new AdapterLoadError(spec, `not 'reference', 'qemu', 'cli', 'libyal' or one of ${Object.keys(NAMED_ADAPTERS).join(', ')}, and no module exists at ${path}`);
   }
   let mod: { default?: unknown };
   try {

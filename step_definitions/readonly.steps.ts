@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Given, Then, When, type DataTable } from '@cucumber/cucumber';
 import { execa } from 'execa';
 import { sha256File } from '../adapters/qemu.js';
+import { missingCapability } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { assertRefusalNaming, attempt, names } from './support/errors.js';
 import { toolAvailable } from './support/tools.js';
@@ -66,8 +67,11 @@ Then('the guest bytes are those of the disk it was made from', async function (t
   if (skip) return skip;
   const disk = disks.get(this);
   assert.ok(disk, 'the scenario did not make its image from a disk');
-  const info = await this.iut.info(img);
-  assert.equal(info['virtual-size'], disk.size, 'virtual size');
+  // a reader without info (dmg2img, extract_compressed_fs) is judged by its bytes alone: the digest covers the size too
+  if (missingCapability(this.iut, img.format!, 'info') === null) {
+    const info = await this.iut.info(img);
+    assert.equal(info['virtual-size'], disk.size, 'virtual size');
+  }
   assert.equal(await this.iut.guestSha256(img), diskSha256(disk.size, disk.writes), `guest bytes of ${img.filename}`);
   return undefined;
 });
