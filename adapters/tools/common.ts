@@ -38,14 +38,35 @@ export async function toolVersion(pkg: string, cmd?: string, args: string[] = []
   return `${pkg} (version unknown)`;
 }
 
-/** Runs a tool; a non-zero exit is an ImplError carrying what the tool printed. */
+const KEEP = 1 << 20;
+
+/** Appends a chunk to a buffer that keeps only its last KEEP bytes (bximage prints 20 MB of progress for 1 GiB). */
+function keepTail(acc: Buffer[], chunk: Buffer, size: { n: number }): void {
+  acc.push(chunk);
+  size.n += chunk.length;
+  while (size.n - acc[0].length >= KEEP) size.n -= acc.shift()!.length;
+}
+
+/**
+ * Runs a tool; a non-zero exit is an ImplError carrying what the tool printed last. Output is
+ * kept up to 1 MiB per stream (the tail, beyond that), so a chatty tool cannot exhaust memory.
+ */
 export async function runTool(impl: string, cmd: string, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<string> {
-  const r = await execa(cmd, args, { reject: false, timeout: opts.timeout ?? 60_000, input: opts.input, stdin: opts.input === undefined ? 'ignore' : undefined, maxBuffer: 4 << 20, env: { LC_ALL: 'C' } });
+  const child = execa(cmd, args, { reject: false, buffer: false, timeout: opts.timeout ?? 60_000, input: opts.input, stdin: opts.input === undefined ? 'ignore' : undefined, env: { LC_ALL: 'C' } });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const outSize = { n: 0 };
+  const errSize = { n: 0 };
+  child.stdout?.on('data', (c: Buffer) => keepTail(out, c, outSize));
+  child.stderr?.on('data', (c: Buffer) => keepTail(err, c, errSize));
+  const r = await child;
+  const stdout = Buffer.concat(out).toString('utf8');
+  const stderr = Buffer.concat(err).toString('utf8');
   if (r.exitCode !== 0) {
-    const said = String(r.stderr || r.stdout || '').trim().split('\n').slice(-4).join(' / ');
+    const said = String(stderr || stdout || '').trim().split('\n').slice(-4).join(' / ').slice(-600);
     throw new ImplError(`${cmd}: ${said || `exit ${r.exitCode ?? r.signal}`}${r.timedOut ? ' (timed out)' : ''}`, r.exitCode ?? 1, impl);
   }
-  return String(r.stdout);
+  return stdout.replace(/\n$/, '');
 }
 
 export function refuse(impl: string, what: string): never {
@@ -145,7 +166,7 @@ export function rawReaderAdapter(a: {
     measure: async () => refuse(a.name, 'measure'),
     convert: async () => refuse(a.name, 'convert'),
     compare: async () => refuse(a.name, 'compare'),
-    io: (image, commands) => {
+    io: async (image, commands) => {
       for (const c of commands) if (c.op !== 'read') refuse(a.name, `${c.op}: it is a read-only reader`);
       return viaRaw(image, (raw) => verifyReads(a.name, raw, commands));
     },

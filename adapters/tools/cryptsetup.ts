@@ -33,7 +33,7 @@ export function infoFromDump(dump: string, filename: string, fileSize: number): 
   const cipherBits = mode === 'xts' ? keyBits / 2 : keyBits;
   const payloadOffset = Number(field(dump, 'Payload offset')) * SECTOR;
   const slots: Record<string, unknown>[] = [];
-  for (const m of dump.matchAll(/^Key Slot (\d+): (ENABLED|DISABLED)\n((?:\t.*\n?)*)/gm)) {
+  for (const m of dump.matchAll(/^Key Slot (\d+): (ENABLED|DISABLED)\n?((?:\t.*\n?)*)/gm)) {
     if (m[2] === 'DISABLED') {
       slots.push({ active: false });
       continue;
