@@ -30,6 +30,7 @@ export const NAMED_ADAPTERS: Record<string, () => Promise<Adapter>> = {
   cloop: async () => (await import('./tools/cloop.js')).createCloopAdapter(),
   bximage: async () => (await import('./tools/bximage.js')).createBximageAdapter(),
   cryptsetup: async () => (await import('./tools/cryptsetup.js')).createCryptsetupAdapter(),
+  nbdkit: async () => (await import('./tools/nbdkit.js')).createNbdkitAdapter(),
   // (one line per named adapter, above this comment)
 };
 

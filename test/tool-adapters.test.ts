@@ -87,3 +87,32 @@ test("cryptsetup's luksDump gives the info qemu-img shows for the header's field
   assert.deepEqual(active(a.slots), active(b.slots));
   await assert.rejects(cs.io({ filename: file, format: 'luks' }, [{ op: 'read', offset: 0, length: 512, pattern: -1 }]), /device-mapper/);
 });
+
+test('nbdkit reads a LUKS1 image qemu wrote with its own luks filter, refuses a wrong passphrase, and serves a raw file qemu-io reads', async () => {
+  const nk = await loadAdapter('nbdkit');
+  const qemu = await loadAdapter('qemu');
+  const file = join(dir, 'n.luks');
+  const secrets = [{ id: 's', data: 'abc' }];
+  await qemu.create({ format: 'luks', filename: file, size: 1 << 20, options: 'key-secret=s,iter-time=10', secrets });
+  const img = { filename: file, format: 'luks', secrets, keySecret: 's' };
+  await qemu.io(img, [{ op: 'write', offset: 4096, length: 8192, pattern: 0x33 }]);
+  await nk.io(img, [{ op: 'read', offset: 4096, length: 8192, pattern: 0x33 }]);
+  assert.equal(await nk.guestSha256(img), await qemu.guestSha256(img));
+  await assert.rejects(nk.io({ ...img, secrets: [{ id: 's', data: 'wrong' }] }, [{ op: 'read', offset: 0, length: 512, pattern: -1 }]), (e: unknown) => e instanceof ImplError && /passphrase is not correct/.test(e.message) && !/wrong/.test(e.message));
+
+  const raw = join(dir, 'n.raw');
+  const b = Buffer.alloc(1 << 20);
+  b.fill(0x5a, 65536, 131072);
+  writeFileSync(raw, b);
+  const socket = join(dir, 'n.sock');
+  const h = await nk.serveNbd!({ filename: raw, format: 'raw' }, { socket, exportName: 'disk', readOnly: true });
+  try {
+    const r = await execa('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 0x5a 64k 64k', `nbd+unix:///disk?socket=${socket}`], { reject: false, timeout: 30_000 });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /verification failed/);
+    const wrong = await execa('qemu-io', ['-r', '-f', 'raw', '-c', 'read 0 512', `nbd+unix:///nosuch?socket=${socket}`], { reject: false, timeout: 30_000 });
+    assert.notEqual(wrong.exitCode === 0 && !/can't open|failed/i.test(wrong.stdout + wrong.stderr), true, 'an export name the server does not have is refused');
+  } finally {
+    await h.stop();
+  }
+});
