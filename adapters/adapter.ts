@@ -238,6 +238,8 @@ export interface NbdExportHandle {
 
 export interface Adapter {
   readonly name: string;
+  /** the implementation's version as its users name it (e.g. "qemu-img 7.2.22", "dmg2img 1.6.7-1"), for reports and the matrix */
+  readonly version?: string;
   readonly capabilities: Capabilities;
   create(req: CreateRequest): Promise<void>;
   info(image: ImageRef, opts?: { backingChain?: boolean }): Promise<ImageInfo>;

@@ -65,6 +65,7 @@ export async function createLibyalAdapter(): Promise<Adapter> {
   const versions = [...libs].map(([m, v]) => `${m} ${v}`).join(', ');
   return {
     name: 'libyal',
+    version: versions ? `libyal (${versions})` : 'libyal (absent)',
     capabilities,
     create: async () => refuse('create'),
     info: async () => refuse('info'),

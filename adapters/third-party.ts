@@ -17,6 +17,11 @@ export const THIRD_PARTY_ADAPTERS: Record<string, ThirdPartyEntry> = {
   udif: { module: './npm-udif.js', factory: 'createUdifAdapter', summary: '@balena/udif 1.1.2 (DMG read)' },
   'xo-qcow2': { module: './npm-xo-qcow2.js', factory: 'createXoQcow2Adapter', summary: '@xen-orchestra/qcow2 1.3.1 (qcow2 read, qcow2 stream write)' },
   'vhd-lib': { module: './npm-vhd-lib.js', factory: 'createVhdLibAdapter', summary: "Xen Orchestra's vhd-lib 4.15.0 (optional: not installable as published)" },
+  dmg2img: { module: './tools/dmg2img.js', factory: 'createDmg2imgAdapter', summary: 'dmg2img (DMG read, through its conversion to raw)' },
+  cloop: { module: './tools/cloop.js', factory: 'createCloopAdapter', summary: "cloop-utils' extract_compressed_fs (cloop read)" },
+  bximage: { module: './tools/bximage.js', factory: 'createBximageAdapter', summary: 'bximage 2.7 (raw/bochs/vpc/vmdk read and convert)' },
+  cryptsetup: { module: './tools/cryptsetup.js', factory: 'createCryptsetupAdapter', summary: 'cryptsetup (LUKS1 header info from luksDump)' },
+  nbdkit: { module: './tools/nbdkit.js', factory: 'createNbdkitAdapter', summary: 'nbdkit + nbdcopy (raw and LUKS1 read over NBD)' },
   // (one line per third-party adapter, above this comment)
 };
 

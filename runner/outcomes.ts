@@ -21,6 +21,8 @@ export interface ScenarioOutcome {
   name: string;
   /** every tag of the pickle, inherited ones included, with the leading '@' */
   tags: string[];
+  /** the scenario's line in the feature file (an outline's: its Examples row), when the message stream has it */
+  line?: number;
   outcome: Outcome;
   /** why it failed or is not applicable */
   reason?: string;
@@ -40,7 +42,8 @@ export interface Evaluation {
 /** The few message fields we read; cucumber emits many more. */
 interface Timestamp { seconds: number; nanos: number }
 interface Envelope {
-  pickle?: { id: string; uri: string; name: string; tags: { name: string }[]; steps: { id: string; text: string }[] };
+  pickle?: { id: string; uri: string; name: string; tags: { name: string }[]; steps: { id: string; text: string }[]; astNodeIds?: string[] };
+  gherkinDocument?: { feature?: { children: GherkinChild[] } };
   testCase?: { id: string; pickleId: string; testSteps: { id: string; pickleStepId?: string; hookId?: string }[] };
   testCaseStarted?: { id: string; testCaseId: string; attempt: number; timestamp: Timestamp };
   testStepFinished?: { testCaseStartedId: string; testStepId: string; testStepResult: { status: string; message?: string } };
@@ -49,6 +52,22 @@ interface Envelope {
   parseError?: { source?: { uri?: string }; message: string };
   testRunHookFinished?: { result: { status: string; message?: string } };
   testRunFinished?: { success: boolean; message?: string; exception?: { type?: string; message?: string } };
+}
+
+interface GherkinChild {
+  scenario?: { id: string; location: { line: number }; examples?: { tableBody?: { id: string; location: { line: number } }[] }[] };
+  rule?: { children: GherkinChild[] };
+}
+
+/** Lines of scenarios and Examples rows by AST node id, for linking a scenario to feature:line. */
+function collectLines(children: GherkinChild[], into: Map<string, number>): void {
+  for (const c of children) {
+    if (c.scenario) {
+      into.set(c.scenario.id, c.scenario.location.line);
+      for (const ex of c.scenario.examples ?? []) for (const row of ex.tableBody ?? []) into.set(row.id, row.location.line);
+    }
+    if (c.rule) collectLines(c.rule.children, into);
+  }
 }
 
 export const NOT_APPLICABLE_PREFIX = 'not applicable:';
@@ -77,9 +96,11 @@ export function evaluate(envelopes: Envelope[], root: string): Evaluation {
   const testCases = new Map<string, NonNullable<Envelope['testCase']>>();
   const attempts = new Map<string, Attempt>();
   const problems: RunProblem[] = [];
+  const lines = new Map<string, number>();
 
   for (const e of envelopes) {
-    if (e.pickle) pickles.set(e.pickle.id, e.pickle);
+    if (e.gherkinDocument?.feature) collectLines(e.gherkinDocument.feature.children ?? [], lines);
+    else if (e.pickle) pickles.set(e.pickle.id, e.pickle);
     else if (e.testCase) testCases.set(e.testCase.id, e.testCase);
     else if (e.testCaseStarted) {
       const s = e.testCaseStarted;
@@ -134,6 +155,12 @@ export function evaluate(envelopes: Envelope[], root: string): Evaluation {
       feature,
       name: pickle.name,
       tags: pickle.tags.map((t) => t.name),
+      // the last AST node is the most precise: an outline's Examples row
+      ...((): { line?: number } => {
+        const id = pickle.astNodeIds?.[pickle.astNodeIds.length - 1];
+        const line = id === undefined ? undefined : lines.get(id);
+        return line === undefined ? {} : { line };
+      })(),
     };
     const attempt = last.get(tc.id);
     scenarios.push({ ...identity, ...judge(attempt, tc, pickle) });

@@ -13,6 +13,8 @@ export interface ScenarioResult {
   feature: string;
   name: string;
   tags: string[];
+  /** line of the scenario (an outline's Examples row) in the feature file, when known */
+  line?: number;
   /** what happened */
   outcome: 'passed' | 'failed' | 'not-applicable';
   /** what the expectations file says, null when the scenario is not listed */
@@ -39,6 +41,10 @@ export interface RunResults {
   /** the --impl spec as given (a name or a module path) */
   impl: string;
   oracle: string;
+  /** the implementation's version (its adapter's `version`), when known */
+  version?: string;
+  /** cucumber's "I/N" when the run was one shard of the suite */
+  shard?: string;
   startedAt: string;
   finishedAt: string;
   counts: Counts;
@@ -62,6 +68,7 @@ export function buildResults(args: {
     feature: j.feature,
     name: j.name,
     tags: j.tags,
+    ...(j.line !== undefined ? { line: j.line } : {}),
     outcome: j.outcome,
     expected: j.expected,
     verdict: j.verdict,

@@ -6,7 +6,8 @@
  * Exit status: 0 when every scenario met its expectation, 1 on any unexpected result,
  * 2 when the run could not be set up (bad option, bad expectations file, no adapter).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +36,8 @@ against expectations/<implementation>.json.
                     wrote (default: qemu; reference when --impl is qemu)
   --tags EXPR       cucumber tag expression, e.g. "@format:qcow2 and not @op:measure"
   --parallel N      cucumber worker processes (default: the profile's)
+  --shard I/N       run only the I-th of N shards of the scenarios (cucumber's --shard, 1-based);
+                    \`qbc matrix\` merges the shards' results.json of one implementation
   --profile NAME    cucumber.cjs profile (default: the one named after --impl, else default)
   --root DIR        the project cucumber runs in: feature paths, the configuration and
                     scenario identities are relative to it (default: this repository)
@@ -51,11 +54,15 @@ interface RunOptions {
   oracle: string;
   tags?: string;
   parallel?: number;
+  /** cucumber's shard "I/N" */
+  shard?: string;
   profile: string;
   root: string;
   config: string;
   /** default expectations/<implementation>.json */
   expectations?: string;
+  /** the implementation's version, once its adapter is loaded */
+  version?: string;
   /** undefined until the implementation's name is known: reports/<name> */
   out?: string;
   paths: string[];
@@ -70,7 +77,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     opts = parsed;
-    if (opts.implName === '') opts.implName = await userAdapterName(opts.impl);
+    const identity = await adapterIdentity(opts.impl);
+    if (opts.implName === '') opts.implName = identity.name;
+    opts.version = identity.version;
   } catch (err) {
     return reportSetupError(err);
   }
@@ -119,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
     problems,
     unused,
   });
+  if (opts.version) results.version = opts.version;
+  if (opts.shard) results.shard = opts.shard;
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   for (const line of summaryLines(results)) console.log(line);
   return results.counts.failed > 0 ? 1 : 0;
@@ -132,6 +143,7 @@ async function configure(opts: RunOptions, out: string, environment: Environment
   const provided: Record<string, unknown> = {};
   if (opts.tags !== undefined) provided.tags = opts.tags;
   if (opts.parallel !== undefined) provided.parallel = opts.parallel;
+  if (opts.shard !== undefined) provided.shard = opts.shard;
   let runConfiguration: RunConfiguration;
   try {
     ({ runConfiguration } = await loadConfiguration(
@@ -181,6 +193,7 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
         oracle: { type: 'string' },
         tags: { type: 'string' },
         parallel: { type: 'string' },
+        shard: { type: 'string' },
         profile: { type: 'string' },
         root: { type: 'string' },
         config: { type: 'string' },
@@ -215,6 +228,10 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
     if (!/^\d+$/.test(v.parallel)) throw new UsageError('--parallel', `must be a whole number (got "${v.parallel}")`);
     parallel = Number(v.parallel);
   }
+  if (v.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(v.shard);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError('--shard', `must be I/N with 1 <= I <= N (got "${v.shard}")`);
+  }
   if (v.tags !== undefined && v.tags.trim() === '') throw new UsageError('--tags', 'must not be empty');
 
   const root = v.root ? resolve(process.cwd(), v.root) : REPO_ROOT;
@@ -229,6 +246,7 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
     oracle,
     tags: v.tags,
     parallel,
+    shard: v.shard,
     profile: v.profile ?? PROFILE_OF[implSpec] ?? 'default',
     root,
     config,
@@ -244,14 +262,31 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
  * every scenario too, so it is a setup error.
  */
 export async function userAdapterName(spec: string): Promise<string> {
+  return (await adapterIdentity(spec)).name;
+}
+
+/**
+ * The adapter's name and the version of the implementation behind it (Adapter.version; for
+ * qemu and cli, what `qemu-img --version` / the package say), for results.json and the matrix.
+ */
+export async function adapterIdentity(spec: string): Promise<{ name: string; version?: string }> {
   const index = repoPath('dist', 'adapters', 'index.js');
   const mod = (await import(pathToFileURL(index).href)) as {
-    loadAdapter: (s: string) => Promise<{ name: string; dispose?: () => Promise<void> }>;
+    loadAdapter: (s: string) => Promise<{ name: string; version?: string; dispose?: () => Promise<void> }>;
   };
   const adapter = await mod.loadAdapter(spec);
   const name = adapter.name;
+  let version = adapter.version;
   await adapter.dispose?.();
-  return name;
+  if (!version && spec === 'qemu') {
+    const r = await execa('qemu-img', ['--version'], { reject: false, timeout: 10_000 });
+    version = /qemu-img version (\S+)/.exec(String(r.stdout))?.[0] ?? undefined;
+  }
+  if (!version && (spec === 'reference' || spec === 'cli')) {
+    const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string };
+    version = `qbc ${pkg.version}${spec === 'cli' ? ' (bin/qbc-img, bin/qbc-io)' : ''}`;
+  }
+  return { name, version };
 }
 
 /** An error with its causes: cucumber wraps the useful part (e.g. a require failure). */

@@ -16,6 +16,8 @@ DEB_PACKAGES+=(qemu-block-extra bximage cloop-utils dmg2img bzip2 cryptsetup-bin
 DEB_PACKAGES+=(nbdkit libnbd-bin qemu-system-common)
 # Third-party readers compared with QEMU (issue 10): libyal's Python bindings, for Debian's /usr/bin/python3.
 DEB_PACKAGES+=(python3-libqcow python3-libvmdk python3-libvhdi python3-libluksde)
+# The matrix page's test (test/matrix-chromium.test.ts) drives Debian's chromium through playwright-core.
+DEB_PACKAGES+=(chromium)
 # iSCSI peer: tgt (tgtd, the user-space SCSI target, and tgtadm).
 DEB_PACKAGES+=(tgt)
 # SSH and GlusterFS peers: a private sshd (+ ssh-agent, sftp-server); glusterd with a one-brick volume.
@@ -44,6 +46,7 @@ declare -A COMMAND_OF=(
   [libnbd-bin]=nbdinfo
   [qemu-system-common]=qemu-storage-daemon
   [tgt]=tgtd
+  [chromium]=chromium
 )
 
 installed() {

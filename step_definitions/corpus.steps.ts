@@ -48,6 +48,11 @@ Given('the golden image {string}', async function (this: QbcWorld, id: string) {
   return undefined;
 });
 
+/**
+ * A reader-only implementation (dmg2img, libyal, ...) has no info, map or check: as in
+ * `qbc corpus verify`, those parts are left out (and said so in the report) and the scenario is
+ * judged on the guest bytes, which every implementation that reads has.
+ */
 Then('the implementation reports the recorded info', async function (this: QbcWorld) {
   const { entry, golden } = current(this);
   if (partMissing(this, entry, 'info')) return 'skipped';

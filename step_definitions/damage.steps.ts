@@ -8,6 +8,7 @@ import { stat, truncate } from 'node:fs/promises';
 import { Given, Then, When } from '@cucumber/cucumber';
 import type { QbcWorld } from './world.js';
 import { sha256File } from '../adapters/qemu.js';
+import { missingCapability } from '../adapters/adapter.js';
 import { assertRefusalNaming, attempt, isTypedRefusal, names } from './support/errors.js';
 import { toolAvailable } from './support/tools.js';
 import { FIELD_NAMES, defect, makeBaseImage, markCorrupt } from './support/hostile-qcow2.js';

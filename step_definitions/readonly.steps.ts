@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Given, Then, When, type DataTable } from '@cucumber/cucumber';
 import { execa } from 'execa';
 import { sha256File } from '../adapters/qemu.js';
+import { missingCapability } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { assertRefusalNaming, attempt, names } from './support/errors.js';
 import { toolAvailable } from './support/tools.js';

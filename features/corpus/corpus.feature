@@ -1646,10 +1646,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.subformat
   Scenario: golden image vmdk-monolithic-flat reads as recorded
     Given the golden image "vmdk-monolithic-flat"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.subformat @op:create
   Scenario: golden image vmdk-monolithic-flat is recreated from its recipe
@@ -1660,10 +1660,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.subformat
   Scenario: golden image vmdk-2gb-sparse reads as recorded
     Given the golden image "vmdk-2gb-sparse"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.subformat @op:create
   Scenario: golden image vmdk-2gb-sparse is recreated from its recipe
@@ -1674,10 +1674,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:vmdk @spec:vmdk.subformat
   Scenario: golden image vmdk-2gb-flat reads as recorded
     Given the golden image "vmdk-2gb-flat"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:vmdk @spec:vmdk.subformat @op:create
   Scenario: golden image vmdk-2gb-flat is recreated from its recipe
@@ -1688,10 +1688,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @spec:qcow2.bitmaps @spec:qcow2.extended_l2 @spec:qcow2.compression_type
   Scenario: golden image qcow2-combined reads as recorded
     Given the golden image "qcow2-combined"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2 @spec:qcow2.snapshots @spec:qcow2.bitmaps @spec:qcow2.extended_l2 @spec:qcow2.compression_type @op:create
   Scenario: golden image qcow2-combined is recreated from its recipe
@@ -1702,9 +1702,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:luks @spec:luks @spec:luks.key-secret @spec:luks.cipher-alg
   Scenario: golden image luks-aes128-xts-written reads as recorded
     Given the golden image "luks-aes128-xts-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:luks @spec:luks @spec:luks.key-secret @spec:luks.cipher-alg @op:create
   Scenario: golden image luks-aes128-xts-written is recreated from its recipe
@@ -1715,10 +1715,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.encrypt.format @spec:qcow2.encrypt.key-secret
   Scenario: golden image qcow2-luks-written reads as recorded
     Given the golden image "qcow2-luks-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.encrypt.format @spec:qcow2.encrypt.key-secret @op:create
   Scenario: golden image qcow2-luks-written is recreated from its recipe
@@ -1729,10 +1729,10 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow2 @spec:qcow2.encrypt.format @spec:qcow2.encrypt.key-secret
   Scenario: golden image qcow2-aes-written reads as recorded
     Given the golden image "qcow2-aes-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
     And the implementation reports the recorded check result
-    And the implementation reads the recorded guest bytes
 
   @format:qcow2 @spec:qcow2.encrypt.format @spec:qcow2.encrypt.key-secret @op:create
   Scenario: golden image qcow2-aes-written is recreated from its recipe
@@ -1743,9 +1743,9 @@ Feature: golden images read and recreated as qemu-img recorded them
   @format:qcow @spec:qcow.encrypt.format @spec:qcow.encrypt.key-secret
   Scenario: golden image qcow-aes-written reads as recorded
     Given the golden image "qcow-aes-written"
-    Then the implementation reports the recorded info
+    Then the implementation reads the recorded guest bytes
+    And the implementation reports the recorded info
     And the implementation reports the recorded map
-    And the implementation reads the recorded guest bytes
 
   @format:qcow @spec:qcow.encrypt.format @spec:qcow.encrypt.key-secret @op:create
   Scenario: golden image qcow-aes-written is recreated from its recipe
