@@ -47,6 +47,7 @@ export async function createUdifAdapter(): Promise<Adapter> {
 
   return {
     name: NAME,
+    version: `${PKG} ${version}`,
     capabilities,
     create: async () => refuse('create'),
     info: async () => refuse('info'),

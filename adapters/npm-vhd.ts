@@ -72,6 +72,7 @@ export async function createVhdAdapter(): Promise<Adapter> {
 
   return {
     name: NAME,
+    version: `${PKG} ${version}`,
     capabilities,
     create: async () => refuse('create'),
     info: async () => refuse('info'),

@@ -117,6 +117,7 @@ export async function createXoQcow2Adapter(): Promise<Adapter> {
 
   return {
     name: NAME,
+    version: `${PKG} ${version}`,
     capabilities,
     create: async () => refuse('create'),
     info: async () => refuse('info'),

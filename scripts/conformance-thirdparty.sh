@@ -21,11 +21,16 @@ declare -A QUICK=(
   [udif]="features/formats/dmg/read.feature"
   [xo-qcow2]="features/formats/qcow2/foreign.feature"
   [libyal]="features/formats/qcow2/foreign.feature features/formats/vpc/foreign.feature features/formats/vmdk/hostile.feature"
+  [dmg2img]="features/formats/dmg"
+  [cloop]="features/formats/cloop"
+  [bximage]="features/formats/bochs features/formats/vpc/foreign.feature"
+  [nbdkit]="features/formats/luks features/formats/raw"
 )
 passed=0 failed=0 status=0
-impls=(vhd udif xo-qcow2 libyal vhd-lib)
+impls=(vhd udif xo-qcow2 libyal vhd-lib dmg2img cloop bximage cryptsetup nbdkit)
 # --quick leaves out vhd-lib: not installable, it has nothing to exercise (a unit test checks its reason)
-((quick)) && impls=(vhd udif xo-qcow2 libyal)
+# and cryptsetup: no scenario can use an implementation that only reads LUKS headers
+((quick)) && impls=(vhd udif xo-qcow2 libyal dmg2img cloop bximage nbdkit)
 for impl in "${impls[@]}"; do
   args=(run --impl "$impl" --oracle qemu)
   if ((quick)); then

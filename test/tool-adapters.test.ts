@@ -29,7 +29,7 @@ test('every named tool adapter loads, reports a version and declares only operat
   }
   // qbc run takes the bare name as an implementation, and still refuses an unknown one at load
   const opts = parseRunArgs(['--impl', 'dmg2img']);
-  assert.ok(opts !== 'help' && opts.impl === 'dmg2img' && opts.implName === '');
+  assert.ok(opts !== 'help' && opts.impl === 'dmg2img' && opts.implName === 'dmg2img');
   await assert.rejects(loadAdapter('nosuchtool'), /no module exists/);
 });
 
