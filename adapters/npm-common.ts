@@ -40,6 +40,19 @@ export function refuser(impl: string) {
   };
 }
 
+/** The Adapter operations a reader-only implementation has none of, each refusing by name. */
+export function refusedOperations(refuse: (op: string) => never) {
+  return {
+    create: async () => refuse('create'),
+    info: async () => refuse('info'),
+    check: async () => refuse('check'),
+    map: async () => refuse('map'),
+    measure: async () => refuse('measure'),
+    convert: async () => refuse('convert'),
+    compare: async () => refuse('compare'),
+  };
+}
+
 export function formatOf(impl: string, image: ImageRef, accepted: string[]): string {
   if (image.imageOpts) throw new ImplError(`${impl} takes a file name, not an option list`, 1, impl);
   if (!image.format) throw new ImplError(`${impl} does not probe: a format is needed`, 1, impl);

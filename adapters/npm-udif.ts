@@ -6,7 +6,7 @@
  */
 import { type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
 import { ImplError } from './adapter.js';
-import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyReadsFromStream } from './npm-common.js';
+import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyReadsFromStream, refusedOperations } from './npm-common.js';
 
 const NAME = 'udif';
 const PKG = '@balena/udif';
@@ -49,13 +49,7 @@ export async function createUdifAdapter(): Promise<Adapter> {
     name: NAME,
     version: `${PKG} ${version}`,
     capabilities,
-    create: async () => refuse('create'),
-    info: async () => refuse('info'),
-    check: async () => refuse('check'),
-    map: async () => refuse('map'),
-    measure: async () => refuse('measure'),
-    convert: async () => refuse('convert'),
-    compare: async () => refuse('compare'),
+    ...refusedOperations(refuse),
     async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
       const reads: { offset: number; length: number; pattern: number }[] = [];
       for (const c of commands) {

@@ -10,7 +10,7 @@
  * counterpart and are refused.
  */
 import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
-import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern } from './npm-common.js';
+import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern, refusedOperations } from './npm-common.js';
 
 const NAME = 'vhd';
 const PKG = 'vhd';
@@ -74,13 +74,7 @@ export async function createVhdAdapter(): Promise<Adapter> {
     name: NAME,
     version: `${PKG} ${version}`,
     capabilities,
-    create: async () => refuse('create'),
-    info: async () => refuse('info'),
-    check: async () => refuse('check'),
-    map: async () => refuse('map'),
-    measure: async () => refuse('measure'),
-    convert: async () => refuse('convert'),
-    compare: async () => refuse('compare'),
+    ...refusedOperations(refuse),
     async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
       for (const c of commands) if (c.op !== 'read' && c.op !== 'write') refuse(c.op === 'crash' ? 'abort' : `${c.op} (only read and write)`);
       const im = await open(image, commands.some((c) => c.op === 'write'));

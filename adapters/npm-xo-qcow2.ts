@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
-import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern } from './npm-common.js';
+import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern, refusedOperations } from './npm-common.js';
 
 const NAME = 'xo-qcow2';
 const PKG = '@xen-orchestra/qcow2';
@@ -119,13 +119,7 @@ export async function createXoQcow2Adapter(): Promise<Adapter> {
     name: NAME,
     version: `${PKG} ${version}`,
     capabilities,
-    create: async () => refuse('create'),
-    info: async () => refuse('info'),
-    check: async () => refuse('check'),
-    map: async () => refuse('map'),
-    measure: async () => refuse('measure'),
-    convert: async () => refuse('convert'),
-    compare: async () => refuse('compare'),
+    ...refusedOperations(refuse),
     async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
       for (const c of commands) if (c.op !== 'read') refuse(c.op === 'crash' ? 'abort' : `${c.op} (it reads qcow2 images only)`);
       await withDisk(image, async (d) => {
