@@ -8,7 +8,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { ImplError, type ImageRef, type NbdExportHandle, type NbdServeRequest } from './adapter.js';
 
-function alive(pid: number): boolean {
+/** true while the process runs (a zombie counts as gone: its files and locks are released) */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {

@@ -13,23 +13,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ImplError, type Adapter, type ImageRef, type IoCommand, type NbdExportHandle, type NbdServeRequest, type Operation } from '../adapter.js';
+import { alive } from '../nbd-serve.js';
 import { absent, plainFile, refuse, runTool, sha256File, toolVersion, verifyReads, which, withTemp } from './common.js';
 
 const NAME = 'nbdkit';
 const FORMATS = ['raw', 'luks'];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
 
 export async function createNbdkitAdapter(): Promise<Adapter & { version: string }> {
   const nbdkit = which('nbdkit');
