@@ -7,6 +7,7 @@
 import { BlockError } from '../errors.js';
 import { createOptionsHelp, wantsHelp } from '../options/create-options.js';
 import { parseQemuOpts, parseSize } from '../options/qemuopts.js';
+import { loadSchema } from '../options/schemas.js';
 import { createImage } from '../tools/create.js';
 import { imageInfo } from '../tools/info.js';
 import { checkImage } from '../tools/check.js';
@@ -291,26 +292,12 @@ function joinOpts(p: ParsedArgs): string | undefined {
 }
 
 /**
- * qemu-img's "Formatting ..." line: the options it always shows (those it
- * gives a default), plus those the user gave, in qemu-img 7.2's order.
+ * qemu-img's "Formatting ..." line: the options it always shows (those it gives a
+ * default), plus those the user gave, in qemu-img 7.2's order; both lists are the create
+ * schema's x-formatting.
  */
-const FORMATTING: Record<string, { order: string[]; always: string[] }> = {
-  qcow2: {
-    order: ['cluster_size', 'extended_l2', 'preallocation', 'compression_type', 'size', 'backing_file', 'backing_fmt', 'compat',
-      'data_file', 'data_file_raw', 'encryption', 'encrypt.format', 'encrypt.key-secret', 'encrypt.cipher-alg', 'encrypt.cipher-mode',
-      'encrypt.ivgen-alg', 'encrypt.ivgen-hash-alg', 'encrypt.hash-alg', 'encrypt.iter-time', 'lazy_refcounts', 'refcount_bits',
-      'nocow', 'extent_size_hint'],
-    always: ['cluster_size', 'extended_l2', 'compression_type', 'size', 'lazy_refcounts', 'refcount_bits'],
-  },
-  raw: { order: ['size', 'preallocation', 'nocow', 'extent_size_hint'], always: ['size'] },
-  vdi: { order: ['size', 'static', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'static'] },
-  vpc: { order: ['size', 'subformat', 'force_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size'] },
-  vhdx: { order: ['size', 'log_size', 'block_size', 'subformat', 'block_state_zero', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'log_size', 'block_size'] },
-  parallels: { order: ['size', 'cluster_size', 'nocow', 'preallocation', 'extent_size_hint'], always: ['size', 'cluster_size'] },
-};
-
 function describeOptions(format: string, opts: Record<string, unknown>, given: Set<string>): string {
-  const f = FORMATTING[format] ?? { order: Object.keys(opts), always: ['size'] };
+  const f = (loadSchema(`create/${format}`)['x-formatting'] as { order: string[]; always: string[] } | undefined) ?? { order: Object.keys(opts), always: ['size'] };
   return f.order
     .filter((k) => opts[k] !== undefined && (f.always.includes(k) || given.has(k)))
     .map((k) => `${k}=${typeof opts[k] === 'boolean' ? (opts[k] ? 'on' : 'off') : String(opts[k])}`)

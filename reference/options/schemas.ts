@@ -38,6 +38,7 @@ export const annotationKeywords = [
   'x-default-when', // the default applies only when the options match this schema
   'x-conflicts', // rules between options, see create-options.ts
   'x-format', // format name of a create schema
+  'x-formatting', // create: { order, always }: the options qemu-img's "Formatting ..." line shows, in its order
   'x-driver', // driver name of a blockdev schema
   'x-kind', // blockdev: format or protocol
   'x-missing', // blockdev: { option: qemu's message when the required option is missing }
