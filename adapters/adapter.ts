@@ -70,6 +70,13 @@ export interface ImageRef {
   keySecret?: string;
   /** -U / --force-share: open sharing every permission with other users (image locking); read-only opens only */
   forceShare?: boolean;
+  /**
+   * the working directory of the process that opens the image (default: the image's own
+   * directory). It matters only for relative names recorded inside the image that an
+   * implementation resolves against its working directory (qemu 7.2's data_file); an
+   * in-process implementation that resolves them against the image's directory may ignore it.
+   */
+  cwd?: string;
 }
 
 export interface CreateRequest {

@@ -96,9 +96,10 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   /**
    * `near` is the image the command is about: it runs in that image's directory, so a
    * relative name inside -o text (data_file=, backing_file=) means the same thing at
-   * create time as qemu gives it when it later opens the image.
+   * create time as qemu gives it when it later opens the image; `{ cwd }` (an ImageRef's
+   * cwd) names the directory instead.
    */
-  async function run(bin: string, args: string[], near?: string, abortExpected = false, extraEnv: Record<string, string> = {}): Promise<RunResult> {
+  async function run(bin: string, args: string[], near?: string | { cwd: string }, abortExpected = false, extraEnv: Record<string, string> = {}): Promise<RunResult> {
     let r;
     try {
       r = await execa(bin, args, {
@@ -107,7 +108,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
         stdin: 'ignore',
         env: { ...extraEnv, LC_ALL: 'C' },
         // (only for absolute paths: a relative one is already relative to our cwd)
-        ...(near && isAbsolute(near) ? { cwd: dirname(near) } : {}),
+        ...(typeof near === 'object' ? { cwd: near.cwd } : near && isAbsolute(near) ? { cwd: dirname(near) } : {}),
       });
     } catch (err) {
       throw new ImplError(`${bin}: ${(err as Error).message}`, 127, name);
@@ -294,7 +295,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       args.push(...keyedFmtArgs('-f', image));
       for (const c of commands) args.push('-c', ioArgs(c));
       args.push(k.name);
-      const r = await withSecrets([image.secrets], (objects) => run(qemuIo, [...objects, ...args], image.filename, crash));
+      const r = await withSecrets([image.secrets], (objects) => run(qemuIo, [...objects, ...args], image.cwd ? { cwd: image.cwd } : image.filename, crash));
       const out = `${r.stdout}\n${r.stderr}`;
       // qemu-io's abort ends it with SIGABRT (reported as 134): that is the crash asked for.
       const died = crash && r.exitCode === 134;

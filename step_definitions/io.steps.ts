@@ -1,6 +1,8 @@
 /** Guest I/O: writing patterns, zeroing, discarding, and reading the bytes back. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { Then, When } from '@cucumber/cucumber';
 import type { IoCommand } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
@@ -64,6 +66,20 @@ async function readsBack(world: QbcWorld, name: string | undefined, offset: numb
 
 Then('the {size} at offset {size} read(s) back as pattern {pattern}', function (this: QbcWorld, length: number, offset: number, pattern: number) {
   return readsBack(this, undefined, offset, length, pattern);
+});
+
+Then('the {size} at offset {size} read(s) back as pattern {pattern} in a process working in another directory', async function (this: QbcWorld, length: number, offset: number, pattern: number) {
+  const img = this.image();
+  const skip = this.needs(img.format, 'read');
+  if (skip) return skip;
+  // an empty directory of its own, so no file there can stand in for one beside the image
+  const elsewhere = mkdtempSync(join(this.scratch, 'cwd-'));
+  try {
+    await this.iut.io({ ...img, cwd: elsewhere }, [{ op: 'read', offset, length, pattern }]);
+  } catch (err) {
+    throw new Error(`${length} bytes at offset ${offset}, read from ${elsewhere}, do not read back as pattern 0x${pattern.toString(16)}: ${(err as Error).message}`);
+  }
+  return undefined;
 });
 
 Then('the {size} at offset {size} read(s) back as zeroes', function (this: QbcWorld, length: number, offset: number) {

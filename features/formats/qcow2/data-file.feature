@@ -11,6 +11,14 @@ Feature: data_file keeps guest data in a separate file
     And the check reports no corruption
     And the oracle reads the same guest bytes
 
+  Scenario: a relative data_file name is found beside the image, whatever the working directory
+    # Neither the manual nor qcow2.txt says how a relative name is resolved; qbc reads it as
+    # QEMU reads backing file names, against the image's directory. qemu 7.2 resolves it against
+    # the working directory (expectations/qemu.json).
+    Given a 64 MiB qcow2 image created with "data_file=image.data"
+    When 1 MiB of pattern 0x5a is written at offset 8 MiB
+    Then the 1 MiB at offset 8 MiB reads back as pattern 0x5a in a process working in another directory
+
   @spec:qcow2.data_file_raw
   Scenario: with data_file_raw=on the data file is the raw disk
     Given a 64 MiB qcow2 image created with "data_file=image.data,data_file_raw=on"
