@@ -5,7 +5,7 @@ Feature: creating Parallels images
   record both implementations' divergence). A parallels image is a 64-byte header, a BAT with one entry per cluster, and the
   clusters. cluster_size is rounded up to a multiple of 512 bytes.
 
-  @spec:parallels
+  @spec:parallels @spec:parallels.size
   Scenario Outline: a <size> parallels image has that virtual size
     When a <size> parallels image is created
     Then creation succeeds
@@ -53,10 +53,47 @@ Feature: creating Parallels images
       | 4G    | cluster_size |
       | abc   | cluster_size |
 
-  @spec:parallels.cluster_size
+  @spec:parallels.cluster_size @spec:parallels.size
   Scenario: a disk of 2^32 clusters is refused
     When a 2 TiB parallels image is created with "cluster_size=512"
     Then creation fails naming "size"
+
+  @spec:parallels.size
+  Scenario Outline: a size of <size> bytes is rounded up to <virtual>
+    When a <size> parallels image is created
+    Then creation succeeds
+    And the image info reports a virtual size of <virtual>
+    And the oracle reports the same info
+
+    Examples:
+      | size | virtual |
+      | 1    | 512     |
+      | 1000 | 1024    |
+
+  Scenario Outline: the file option <option> is accepted
+    When a 16 MiB parallels image is created with "<option>"
+    Then creation succeeds
+    And the check reports no corruption
+    And the oracle finds the image consistent
+    And the oracle reports the same info
+
+    @spec:parallels.nocow
+    Examples: nocow (a btrfs attribute; no effect here)
+      | option    |
+      | nocow=on  |
+      | nocow=off |
+
+    @spec:parallels.extent_size_hint
+    Examples: extent_size_hint (an XFS hint; no effect here)
+      | option                |
+      | extent_size_hint=0    |
+      | extent_size_hint=256k |
+
+  @spec:parallels.extent_size_hint
+  Scenario: an extent size hint of 4 GiB or more is refused
+    When a 16 MiB parallels image is created with "extent_size_hint=4G"
+    Then creation fails naming "extent_size_hint"
+    And no image file is left behind
 
   @spec:parallels.preallocation
   Scenario Outline: preallocation=<value> is accepted

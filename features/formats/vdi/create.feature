@@ -3,7 +3,7 @@ Feature: creating VirtualBox (vdi) images
   A vdi image is a header, a block map with one entry per 1 MiB block of the disk,
   and the blocks. static=on gives every block its place in the file at creation.
 
-  @spec:vdi
+  @spec:vdi @spec:vdi.size
   Scenario Outline: a <size> vdi image has that virtual size
     When a <size> vdi image is created
     Then creation succeeds
@@ -19,6 +19,49 @@ Feature: creating VirtualBox (vdi) images
       | 1 MiB  |
       | 5 MiB  |
       | 1 GiB  |
+
+  @spec:vdi.size
+  Scenario Outline: a size of <size> bytes is rounded up to <virtual>
+    When a <size> vdi image is created
+    Then creation succeeds
+    And the image info reports a virtual size of <virtual>
+    And the oracle reports the same info
+
+    Examples:
+      | size | virtual |
+      | 1    | 512     |
+      | 1000 | 1024    |
+
+  @spec:vdi.size
+  Scenario: a size past 0x1fffff8000000 bytes (the block map's limit) is refused
+    When a 562949819203585 vdi image is created
+    Then creation fails naming "size"
+    And no image file is left behind
+
+  Scenario Outline: the file option <option> is accepted
+    When a 16 MiB vdi image is created with "<option>"
+    Then creation succeeds
+    And the check reports no corruption
+    And the oracle finds the image consistent
+    And the oracle reports the same info
+
+    @spec:vdi.nocow
+    Examples: nocow (a btrfs attribute; no effect here)
+      | option    |
+      | nocow=on  |
+      | nocow=off |
+
+    @spec:vdi.extent_size_hint
+    Examples: extent_size_hint (an XFS hint; no effect here)
+      | option                |
+      | extent_size_hint=0    |
+      | extent_size_hint=256k |
+
+  @spec:vdi.extent_size_hint
+  Scenario: an extent size hint of 4 GiB or more is refused
+    When a 16 MiB vdi image is created with "extent_size_hint=4G"
+    Then creation fails naming "extent_size_hint"
+    And no image file is left behind
 
   @spec:vdi.static
   Scenario Outline: static=<value> is accepted
