@@ -312,6 +312,26 @@ When('a {size} {format} image is created by the name {string}', async function (
   return undefined;
 });
 
+When('a {size} {format} image is converted to the {format} image named {string}', async function (this: QbcWorld, size: number, format: string, target: string, text: string) {
+  const skip = this.needs(format, 'create') ?? this.needs(format, 'convert');
+  if (skip) return skip;
+  const s = st(this);
+  const source = this.declare('source', format);
+  await this.iut.create({ format, filename: source.filename, size });
+  s.asked = fill(this, text);
+  s.error = await attempt(() => this.iut.convert({ source, target: { filename: s.asked!, format: target } }));
+  return undefined;
+});
+
+When('a {size} {format} image is created by the name {string} over the backing file {string} of format {format}', async function (this: QbcWorld, size: number, format: string, text: string, backing: string, backingFormat: string) {
+  const skip = this.needs(format, 'create');
+  if (skip) return skip;
+  const s = st(this);
+  s.asked = fill(this, text);
+  s.error = await attempt(() => this.iut.create({ format, filename: s.asked!, size, backingFile: fill(this, backing), backingFormat }));
+  return undefined;
+});
+
 Then('creation is refused with {string}', function (this: QbcWorld, text: string) {
   const s = st(this);
   if (!s.error) throw new Error(`creating "${s.asked}" succeeded; expected a refusal saying "${text}"`);

@@ -39,3 +39,18 @@ Feature: Sheepdog filenames (the driver was removed in QEMU 6.0)
   Scenario: creating a Sheepdog image says the driver is gone
     When a 1 MiB raw image is created by the name 'sheepdog:///image'
     Then creation is refused with "Unknown protocol 'sheepdog'"
+
+  @spec:sheepdog.convert
+  Scenario: converting an image into Sheepdog says the driver is gone
+    When a 1 MiB raw image is converted to the raw image named 'sheepdog:///image'
+    Then creation is refused with "Unknown protocol 'sheepdog'"
+
+  @spec:sheepdog.clone
+  Scenario Outline: cloning <name> from a Sheepdog snapshot says the driver is gone
+    When a 1 MiB qcow2 image is created by the name '<name>' over the backing file 'sheepdog:///base#tag' of format raw
+    Then creation is refused with "Unknown protocol 'sheepdog'"
+
+    Examples:
+      | name              |
+      | sheepdog:///image |
+      | {dir}/clone.qcow2 |
