@@ -376,7 +376,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
 
     bounded: (ms: number) => createQemuAdapter({ ...opts, timeoutMs: Math.min(ms, timeout) }),
 
-    holdOpen: (image: ImageRef, req: { write: boolean }) => holdWithQemuIo(qemuIo, [...(req.write ? [] : ['-r']), ...fmtArgs('-f', image), image.filename], name, timeout, !image.imageOpts && isAbsolute(image.filename) ? dirname(image.filename) : undefined),
+    holdOpen: (image: ImageRef, req: { write: boolean }) => holdWithQemuIo(qemuIo, [...(req.write ? [] : ['-r']), ...fmtArgs('-f', image), image.filename], name, timeout, image.cwd ?? (!image.imageOpts && isAbsolute(image.filename) ? dirname(image.filename) : undefined)),
 
     /** What qemu-img info shows of the filename's options (see qemu-filename.ts): its image: line, or the address it failed to reach. */
     async resolveFilename(filename: string, req: ResolveFilenameRequest = {}): Promise<ResolvedFilename> {

@@ -6,7 +6,7 @@
  * an After hook stops each by its PID.
  */
 import { After, Then, When } from '@cucumber/cucumber';
-import type { Adapter, IoCommand, NbdExportHandle } from '../adapters/adapter.js';
+import type { Adapter, HeldImage, IoCommand, NbdExportHandle } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { serveOnLoopbackPort } from './support/nbd-port.js';
 import { assertRefusalNaming, attempt, isTypedRefusal } from './support/errors.js';
@@ -32,7 +32,7 @@ function lacks(world: QbcWorld, a: Adapter | null, protocol: string, role: strin
   return null;
 }
 
-async function exportImage(world: QbcWorld, role: string, transport: string, exportName: string, readOnly: boolean, asFile: boolean): Promise<'skipped' | void> {
+async function exportImage(world: QbcWorld, role: string, transport: string, exportName: string, readOnly: boolean, asFile: boolean, shared?: number): Promise<'skipped' | void> {
   const server = who(world, role);
   const skip = lacks(world, server, 'nbd-server', role);
   if (skip) return skip;
@@ -42,9 +42,9 @@ async function exportImage(world: QbcWorld, role: string, transport: string, exp
   const ref = { filename: img.filename, format: asFile ? 'raw' : img.format };
   if (transport === 'a unix socket') {
     st.socket = world.path(`${world.current}.nbd.sock`);
-    st.handle = await server!.serveNbd!(ref, { socket: st.socket, exportName, readOnly });
+    st.handle = await server!.serveNbd!(ref, { socket: st.socket, exportName, readOnly, ...(shared !== undefined ? { shared } : {}) });
   } else if (transport === 'a loopback port') {
-    const { handle, port } = await serveOnLoopbackPort(server!, ref, { exportName, readOnly });
+    const { handle, port } = await serveOnLoopbackPort(server!, ref, { exportName, readOnly, ...(shared !== undefined ? { shared } : {}) });
     st.handle = handle;
     st.port = port;
   } else throw new Error(`unknown transport "${transport}"`);
@@ -59,6 +59,40 @@ for (const ro of [false, true]) {
     });
   }
 }
+
+When('the {word} exports the image over NBD on {string} as {string} for {int} client(s) at once', function (this: QbcWorld, role: string, transport: string, name: string, shared: number) {
+  return exportImage(this, role, transport, name, false, false, shared);
+});
+
+const held = new WeakMap<QbcWorld, HeldImage[]>();
+
+When('the {word} holds the export open through {string} as {format}', async function (this: QbcWorld, role: string, form: string, format: string) {
+  const client = who(this, role);
+  const skip = lacks(this, client, 'nbd', role);
+  if (skip) return skip;
+  if (!client!.holdOpen) return this.notApplicable(`${client!.name} cannot hold an image open (no holdOpen)`);
+  const h = await client!.holdOpen({ filename: filename(this, form), format }, { write: false });
+  held.set(this, [...(held.get(this) ?? []), h]);
+  return undefined;
+});
+
+/**
+ * A client beyond the export's --shared count must not be served while the others stay:
+ * qemu-nbd stops accepting, so the client waits in the listen backlog (a refusal would
+ * also keep it out). Passing means the read did not complete within the time given.
+ */
+Then('another {word} is not served through {string} as {format} within {int} seconds', async function (this: QbcWorld, role: string, form: string, format: string, seconds: number) {
+  const client = who(this, role);
+  const skip = lacks(this, client, 'nbd', role);
+  if (skip) return skip;
+  const read = client!.io({ filename: filename(this, form), format }, [{ op: 'read', offset: 0, length: 512, pattern: 0 }]);
+  // the read ends when the server goes (After hook) or lets it in; its outcome then is no longer asked
+  const outcome = read.then(() => 'served' as const, () => 'refused' as const);
+  const timer = new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), seconds * 1000));
+  const first = await Promise.race([outcome, timer]);
+  if (first === 'served') throw new Error(`a client beyond the export's limit was served within ${seconds} s`);
+  return undefined;
+});
 
 /** The manual's filename forms; {socket}, {port} and {export} are filled in from the running export. */
 function filename(world: QbcWorld, form: string, exportName?: string): string {
@@ -129,6 +163,8 @@ When('the NBD export is stopped', async function (this: QbcWorld) {
 });
 
 After(async function (this: QbcWorld) {
+  for (const h of held.get(this) ?? []) await h.release();
+  held.delete(this);
   const st = state.get(this);
   if (st) {
     state.delete(this);

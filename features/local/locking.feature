@@ -26,7 +26,9 @@ Feature: Image locking keeps conflicting users of an image out, whoever they are
       | oracle         | implementation | read it       | Failed to get shared "write" lock |
       | oracle         | implementation | write to it   | Failed to get "write" lock        |
 
-  @spec:locking.bytes
+  # The bytes are read from /proc/locks' OFDLCK entries only: a POSIX lock (the manual's
+  # fallback) would not count, so this also shows that OFD locks are the ones taken.
+  @spec:locking.bytes @spec:locking.ofd
   Scenario Outline: the lock bytes of a qcow2 image the implementation holds for <how>
     Given a 1 MiB qcow2 image
     When the implementation holds the image open for "<how>"

@@ -87,3 +87,28 @@ Feature: NBD: an image exported by one implementation, used by the other
       | server         | client         |
       | implementation | oracle         |
       | oracle         | implementation |
+
+  @spec:nbd.share
+  Scenario Outline: an export the <server> serves for 2 clients at once is used by 2 of the <client>'s clients together
+    Given a 4 MiB raw image
+    And 64 KiB of pattern 0x5a written at offset 1 MiB
+    When the <server> exports the image over NBD on "a unix socket" as "disk" for 2 clients at once
+    And the <client> holds the export open through "nbd+unix:///{export}?socket={socket}" as raw
+    Then the <client> reads 64 KiB of pattern 0x5a at offset 1 MiB through "nbd+unix:///{export}?socket={socket}" as raw
+
+    Examples:
+      | server         | client         |
+      | implementation | oracle         |
+      | oracle         | implementation |
+
+  @spec:nbd.share
+  Scenario Outline: an export the <server> serves for 1 client keeps a second client of the <client> out while the first stays
+    Given a 4 MiB raw image
+    When the <server> exports the image over NBD on "a unix socket" as "disk" for 1 client at once
+    And the <client> holds the export open through "nbd+unix:///{export}?socket={socket}" as raw
+    Then another <client> is not served through "nbd+unix:///{export}?socket={socket}" as raw within 3 seconds
+
+    Examples:
+      | server         | client         |
+      | implementation | oracle         |
+      | oracle         | implementation |
