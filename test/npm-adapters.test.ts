@@ -1,7 +1,6 @@
 /**
  * The npm third-party adapters on images real qemu-img makes: what each reads right, the
- * package bugs they surface as typed errors (never a crash), and the optional vhd-lib
- * adapter that reports why it is not applicable.
+ * package bugs they surface as typed errors (never a crash).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -66,11 +65,25 @@ test('xo-qcow2 loads (its undeclared @vates/read-chunk is declared by qbc), read
   }
 });
 
-test('vhd-lib is not installable as published, so the adapter declares nothing and says why', async () => {
+test('vhd-lib 0.7.2 reads and writes a dynamic image qemu made, unaligned requests included, and refuses a fixed one by its own error', async () => {
   const a = await loadAdapter('vhd-lib');
-  assert.deepEqual(a.capabilities.formats, {});
-  assert.match(a.capabilities.notes?.vpc ?? '', /@vates\/diff/);
-  await assert.rejects(a.guestSha256({ filename: '/nonexistent', format: 'vpc' }), ImplError);
+  assert.deepEqual(a.capabilities.formats, { vpc: ['read', 'write'] });
+  const dir = mkdtempSync(join(tmpdir(), 'qbc-vhdlib-'));
+  try {
+    const f = join(dir, 'd.vpc');
+    await qemu('qemu-img', ['create', '-q', '-f', 'vpc', f, '10514432']);
+    await qemu('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 64k', f]);
+    // 1000 bytes at 1000: the adapter widens it to sectors 1..3 with the bytes already there
+    await a.io({ filename: f, format: 'vpc' }, [{ op: 'write', offset: 1000, length: 1000, pattern: 0x22 }, { op: 'write', offset: 5 << 20, length: 8192, pattern: 0x33 }]);
+    await qemu('qemu-io', ['-f', 'vpc', '-c', 'read -P 0x11 0 1000', '-c', 'read -P 0x22 1000 1000', '-c', 'read -P 0x11 2000 63536', '-c', 'read -P 0x33 5M 8k', f]);
+    await a.io({ filename: f, format: 'vpc' }, [{ op: 'read', offset: 1000, length: 1000, pattern: 0x22 }]);
+    await assert.rejects(a.io({ filename: f, format: 'vpc' }, [{ op: 'read', offset: 0, length: 1000, pattern: 0x22 }]), (e: unknown) => e instanceof ImplError && /Pattern verification failed at offset 0/.test(e.message));
+    const fixed = join(dir, 'f.vpc');
+    await qemu('qemu-img', ['create', '-q', '-f', 'vpc', '-o', 'subformat=fixed', fixed, '10514432']);
+    await assert.rejects(a.guestSha256({ filename: fixed, format: 'vpc' }), (e: unknown) => e instanceof ImplError && /invalid footer checksum/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('udif declares dmg read only and refuses a write as a read-only reader', async () => {
