@@ -33,6 +33,21 @@ export interface Capabilities {
    * steps judge by `formats`, so an operation that fails on one subformat is a failure to record.
    */
   subformats?: Record<string, Record<string, Operation[]>>;
+  /**
+   * file-system level: file system ("fat") -> what the implementation does with the files of
+   * a disk image holding one (an MBR's first partition, or the whole image): `extract` (every
+   * file and directory, extractFiles) and `check` (a consistency check, checkFilesystem). For
+   * implementations that know file systems, not disk formats (mtools, fsck.fat).
+   */
+  files?: Record<string, FileOperation[]>;
+}
+
+export type FileOperation = 'extract' | 'check';
+
+/** A file-system check's answer: clean or not, and what the checker printed. */
+export interface FilesystemCheck {
+  clean: boolean;
+  output: string;
 }
 
 /** An implementation refused or failed; `message` is what its user would read. */
@@ -302,6 +317,10 @@ export interface Adapter {
    * their own work need not offer it.
    */
   bounded?(ms: number): Adapter;
+  /** capability files[fs] 'extract': copies every file and directory of the image's file system into `dir` (which exists, empty) */
+  extractFiles?(image: ImageRef, dir: string): Promise<void>;
+  /** capability files[fs] 'check': checks the image's file system without changing the image */
+  checkFilesystem?(image: ImageRef): Promise<FilesystemCheck>;
   /** release anything the adapter holds (nothing for CLI-based ones) */
   dispose?(): Promise<void>;
 }

@@ -186,3 +186,59 @@ Then('the host file {string} of the directory holds {size} of pattern {pattern}'
     throw new Error(`${name} holds ${got.length} bytes, first ${got.subarray(0, 16).toString('hex')}, expected ${length} bytes of 0x${pattern.toString(16)}`);
   }
 });
+
+// --- FAT file-system readers (capability files.fat: mtools and fsck.fat as the implementation) ---
+
+function fileReader(world: QbcWorld, op: 'extract' | 'check'): Adapter | 'skipped' {
+  const a = world.iut;
+  if (!a.capabilities.files?.fat?.includes(op)) return world.notApplicable(`${a.name} does not ${op === 'extract' ? 'extract the files of' : 'check'} FAT volumes (capability files.fat)`);
+  if (op === 'extract' && !a.extractFiles) return world.notApplicable(`${a.name} declares files.fat extract but has no extractFiles`);
+  if (op === 'check' && !a.checkFilesystem) return world.notApplicable(`${a.name} declares files.fat check but has no checkFilesystem`);
+  return a;
+}
+
+Given('the implementation reads FAT file systems', function (this: QbcWorld) {
+  const a = fileReader(this, 'extract');
+  return a === 'skipped' ? a : fileReader(this, 'check') === 'skipped' ? 'skipped' : undefined;
+});
+
+Then('the implementation extracts every file of the directory byte-identical from the raw image', async function (this: QbcWorld) {
+  const a = fileReader(this, 'extract');
+  if (a === 'skipped') return a;
+  const out = this.path('extracted-by-implementation');
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(out);
+  await a.extractFiles!({ filename: raw(this), format: 'raw' }, out);
+  const d = diffTrees(listTree(state(this).dir), listTree(out));
+  if (d) throw new Error(`${a.name} does not give back the directory:\n${d.split('\n').slice(0, 20).join('\n')}`);
+  return undefined;
+});
+
+Then('the implementation\'s check finds the raw image\'s FAT volume {word}', async function (this: QbcWorld, verdict: string) {
+  if (verdict !== 'clean' && verdict !== 'damaged') throw new Error(`unknown verdict "${verdict}" (clean or damaged)`);
+  const a = fileReader(this, 'check');
+  if (a === 'skipped') return a;
+  const before = fs.readFileSync(raw(this));
+  const r = await a.checkFilesystem!({ filename: raw(this), format: 'raw' });
+  if (!before.equals(fs.readFileSync(raw(this)))) throw new Error(`${a.name}'s check changed the image`);
+  if (r.clean !== (verdict === 'clean')) throw new Error(`${a.name} finds the volume ${r.clean ? 'clean' : 'damaged'}, expected ${verdict}:\n${r.output}`);
+  return undefined;
+});
+
+/** Frees clusters 2 and 3 in the first FAT copy only: the second copy disagrees, and the files there lose their chains. */
+When('the first FAT of the raw image marks clusters 2 and 3 free', function (this: QbcWorld) {
+  const img = raw(this);
+  const b = bootSector(img);
+  const fd = fs.openSync(img, 'r+');
+  try {
+    const boot = Buffer.alloc(512);
+    const vol = volumeOffset(img);
+    fs.readSync(fd, boot, 0, 512, vol);
+    const fat = vol + boot.readUInt16LE(14) * 512;
+    // FAT12 packs entries 2 and 3 into bytes 3..5; FAT16 has them at bytes 4..7
+    if (b.clusters < 4085) fs.writeSync(fd, Buffer.alloc(3), 0, 3, fat + 3);
+    else fs.writeSync(fd, Buffer.alloc(4), 0, 4, fat + 4);
+  } finally {
+    fs.closeSync(fd);
+  }
+});

@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'qbc-tools-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('every named tool adapter loads, reports a version and declares only operations it implements', async () => {
-  for (const name of ['dmg2img', 'cloop', 'bximage', 'cryptsetup']) {
+  for (const name of ["dmg2img", "cloop", "bximage", "cryptsetup", "mtools"]) {
     assert.ok(THIRD_PARTY_ADAPTERS[name], name);
     const a = await loadAdapter(name);
     assert.equal(a.name, name);
@@ -116,4 +116,32 @@ test('nbdkit reads a LUKS1 image qemu wrote with its own luks filter, refuses a 
   } finally {
     await h.stop();
   }
+});
+
+test('mtools declares only files.fat, extracts the files of a FAT floppy qemu made, and fsck.fat tells a clean volume from a damaged one without changing it', async () => {
+  const a = await loadAdapter('mtools');
+  assert.deepEqual(a.capabilities.formats, {});
+  assert.deepEqual(a.capabilities.files, { fat: ['extract', 'check'] });
+  assert.match(String(a.version), /mtools .*dosfstools/);
+  const src = join(dir, 'fat-src');
+  rmSync(src, { recursive: true, force: true });
+  await execa('mkdir', ['-p', join(src, 'sub')]);
+  writeFileSync(join(src, 'a.txt'), Buffer.alloc(10_000, 0x61));
+  writeFileSync(join(src, 'sub', 'long name.bin'), Buffer.alloc(3, 0x62));
+  const img = join(dir, 'fat.raw');
+  await execa('qemu-img', ['convert', '-f', 'vvfat', '-O', 'raw', `fat:floppy:${src}`, img]);
+  const out = join(dir, 'fat-out');
+  rmSync(out, { recursive: true, force: true });
+  await execa('mkdir', [out]);
+  await a.extractFiles!({ filename: img, format: 'raw' }, out);
+  assert.deepEqual((await execa('diff', ['-r', src, out], { reject: false })).exitCode, 0);
+  assert.equal((await a.checkFilesystem!({ filename: img, format: 'raw' })).clean, true);
+  // free clusters 2 and 3 in the first FAT (FAT12: bytes 3..5 after the one reserved sector)
+  await execa('dd', ['if=/dev/zero', `of=${img}`, 'bs=1', 'seek=515', 'count=3', 'conv=notrunc', 'status=none']);
+  const r = await a.checkFilesystem!({ filename: img, format: 'raw' });
+  assert.equal(r.clean, false, r.output);
+  assert.match(r.output, /FATs differ/);
+  // not a disk-format implementation: image operations are refused by name
+  await assert.rejects(a.io({ filename: img, format: 'raw' }, [{ op: 'read', offset: 0, length: 512, pattern: 0 }]), (e: unknown) => e instanceof ImplError && /FAT file systems/.test(e.message));
+  await assert.rejects(a.extractFiles!({ filename: img, format: 'qcow2' }, out), ImplError);
 });

@@ -62,18 +62,9 @@ export function diffTrees(want: Map<string, Buffer | null>, got: Map<string, Buf
   return lines.join('\n');
 }
 
-/** The byte offset of the FAT volume in a raw disk image: the first MBR partition, or 0 for a floppy. */
-export function volumeOffset(image: string): number {
-  const fd = fs.openSync(image, 'r');
-  try {
-    const b = Buffer.alloc(512);
-    fs.readSync(fd, b, 0, 512, 0);
-    const hasMbr = b[510] === 0x55 && b[511] === 0xaa && b[0] !== 0xeb && b[0] !== 0xe9 && b[0x1be] === 0x80;
-    return hasMbr ? b.readUInt32LE(0x1c6) * 512 : 0;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+// (shared with the mtools adapter, which must find the volume the same way)
+export { volumeOffset } from '../../adapters/tools/fat-volume.js';
+import { volumeOffset } from '../../adapters/tools/fat-volume.js';
 
 export interface BootSector {
   sectorsPerCluster: number;
