@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { BlockError } from '../reference/errors.js';
 import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE } from '../adapters/qemu-secrets.js';
 import { Serpent } from '../reference/crypto/block/serpent.js';
+import { Twofish } from '../reference/crypto/block/twofish.js';
 import { LUKS_SECTOR, MAX_PBKDF2_ITERATIONS, SectorCipher, buildLuks, parseLuksHeader, serializeLuksHeader, unlockLuks } from '../reference/crypto/luks1.js';
 
 let dir = '';
@@ -58,7 +59,8 @@ async function qemuCreateLuks(file: string, opts: string, size: string): Promise
 
 for (const mode of ['', ',cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=aes-256,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1',
   ',cipher-alg=aes-192,cipher-mode=xts', ',cipher-alg=aes-256,cipher-mode=ctr', ',cipher-alg=aes-128,cipher-mode=ecb',
-  ',cipher-alg=serpent-256,cipher-mode=xts', ',cipher-alg=serpent-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=serpent-192,cipher-mode=xts', ',cipher-alg=serpent-256,cipher-mode=ctr']) {
+  ',cipher-alg=serpent-256,cipher-mode=xts', ',cipher-alg=serpent-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=serpent-192,cipher-mode=xts', ',cipher-alg=serpent-256,cipher-mode=ctr',
+  ',cipher-alg=twofish-128,cipher-mode=xts', ',cipher-alg=twofish-256,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256']) {
   test(`reference decrypts what qemu-io wrote into a qemu-img luks image${mode || ' (defaults)'}`, async (t) => {
     if (!needs(t, 'qemu-img')) return;
     const file = join(dir, `q${mode.replace(/\W/g, '')}.luks`);
@@ -118,7 +120,7 @@ test('cryptsetup accepts a reference-made LUKS1 header and its passphrase', asyn
   assert.notEqual(bad.exitCode, 0);
 });
 
-for (const [mode, iv, alg = 'aes-256'] of [['xts', 'plain64'], ['cbc', 'essiv'], ['cbc', 'plain'], ['xts', 'plain64', 'serpent-256'], ['cbc', 'essiv', 'serpent-256'], ['ctr', 'plain64', 'serpent-128'], ['ecb', 'plain64', 'serpent-128']]) {
+for (const [mode, iv, alg = 'aes-256'] of [['xts', 'plain64'], ['cbc', 'essiv'], ['cbc', 'plain'], ['xts', 'plain64', 'serpent-256'], ['cbc', 'essiv', 'serpent-256'], ['ctr', 'plain64', 'serpent-128'], ['ecb', 'plain64', 'serpent-128'], ['xts', 'plain64', 'twofish-256'], ['cbc', 'plain', 'twofish-128']]) {
   test(`qemu-io reads what the reference encrypted (${alg}-${mode}-${iv})`, async (t) => {
     if (!needs(t, 'qemu-img')) return;
     const file = join(dir, `ref-${alg}-${mode}-${iv}.luks`);
@@ -144,6 +146,19 @@ test('Serpent known answers (NESSIE test vectors): the Linux/nettle byte order',
   };
   kat('80000000000000000000000000000000', '00000000000000000000000000000000', '264e5481eff42a4606abda06c0bfda3d');
   kat('00000000000000000000000000000000', '00000000000000000000000000000000', '3620b17ae6a993d09618b8768266bae9');
+});
+
+test('Twofish known answers (the Twofish paper\'s ECB_TBL.TXT, I=1 for each key size)', () => {
+  // Schneier et al., "Twofish: A 128-Bit Block Cipher", test vectors: an all-zero key and an
+  // all-zero block for 128-, 192- and 256-bit keys
+  for (const [len, ct] of [[16, '9f589f5cf6122c32b6bfec2f2ae8c35a'], [24, 'efa71f788965bd4453f860178fc19101'], [32, '57ff739d4dc92c1bd7fc01700cc8216f']] as const) {
+    const c = new Twofish(Buffer.alloc(len));
+    const b = Buffer.alloc(16);
+    c.encrypt(b);
+    assert.equal(b.toString('hex'), ct, `twofish-${len * 8}`);
+    c.decrypt(b);
+    assert.ok(b.every((v) => v === 0));
+  }
 });
 
 test('hostile LUKS headers: typed errors, bounded work', async () => {

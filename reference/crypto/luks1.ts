@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockCipher } from './block/types.js';
 import { Serpent } from './block/serpent.js';
+import { Twofish } from './block/twofish.js';
 import { BlockError, malformed } from '../errors.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
@@ -187,6 +188,7 @@ class NodeAes implements BlockCipher {
 export function blockCipher(family: string, key: Buffer): BlockCipher {
   if (family === 'aes') return new NodeAes(key);
   if (family === 'serpent') return new Serpent(key);
+  if (family === 'twofish') return new Twofish(key);
   throw new BlockError('unsupported', `cipher '${family}' is unsupported by the reference`, { field: 'cipher_name', value: family });
 }
 

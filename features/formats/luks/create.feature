@@ -69,6 +69,9 @@ Feature: creating LUKS images
       | serpent-256 | xts  | plain64 |                        | sha256 |
       | serpent-128 | cbc  | essiv   | ,ivgen-hash-alg=sha256 | sha256 |
       | serpent-256 | ctr  | plain64 |                        | sha1   |
+      | twofish-128 | xts  | plain64 |                        | sha256 |
+      | twofish-128 | cbc  | plain64 |                        | sha256 |
+      | twofish-256 | cbc  | essiv   | ,ivgen-hash-alg=sha256 | sha256 |
 
   @spec:luks.cipher-alg @op:write @op:read
   Scenario: aes-192, a documented key length, encrypts and decrypts
