@@ -1,11 +1,13 @@
 /**
  * LUKS1 on-disk header, the anti-forensic splitter, key slots and sector ciphers:
  * the layout cryptsetup documents (LUKS1 On-Disk Format) and qemu's crypto/block-luks.c
- * writes. Everything runs through node:crypto; algorithms node's OpenSSL lacks are
- * refused with an 'unsupported' BlockError naming them.
+ * writes. aes runs on node:crypto's native ECB; serpent (and the other ciphers node's OpenSSL
+ * lacks) are hand-written block ciphers under ./block, all driven by the same sector modes.
  */
 import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { endianness } from 'node:os';
+import type { BlockCipher } from './block/types.js';
+import { Serpent } from './block/serpent.js';
+import { Twofish } from './block/twofish.js';
 import { BlockError, malformed } from '../errors.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
@@ -161,30 +163,61 @@ export function afMerge(material: Buffer, keyBytes: number, stripes: number, has
   return d;
 }
 
-const aligned4 = (b: Buffer): Buffer => (b.byteOffset % 4 === 0 ? b : Buffer.from(b));
+/** Key lengths (bytes) each LUKS cipher family takes, as qemu 7.2 names them (cipher-alg = family-bits). */
+export const CIPHER_KEY_BYTES: Record<string, number[]> = {
+  aes: [16, 24, 32],
+  serpent: [16, 24, 32],
+  twofish: [16, 24, 32],
+};
+
+/** node's native aes in ECB, wrapped as a BlockCipher: one long-lived cipher per direction. */
+class NodeAes implements BlockCipher {
+  readonly blockSize = 16;
+  private readonly enc: import('node:crypto').Cipher;
+  private readonly dec: import('node:crypto').Decipher;
+  constructor(key: Buffer) {
+    const algo = `aes-${key.length * 8}-ecb`;
+    this.enc = createCipheriv(algo, key, null).setAutoPadding(false);
+    this.dec = createDecipheriv(algo, key, null).setAutoPadding(false);
+  }
+  encrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.enc.update(buf)); }
+  decrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.dec.update(buf)); }
+}
+
+/** A keyed block cipher of `family`; the key length must be one the family takes. */
+export function blockCipher(family: string, key: Buffer): BlockCipher {
+  if (family === 'aes') return new NodeAes(key);
+  if (family === 'serpent') return new Serpent(key);
+  if (family === 'twofish') return new Twofish(key);
+  throw new BlockError('unsupported', `cipher '${family}' is unsupported by the reference`, { field: 'cipher_name', value: family });
+}
 
 /** A sector cipher: cipher name + mode ("xts-plain64", "cbc-essiv:sha256", "ecb"). */
 export class SectorCipher {
-  private readonly algo: string;
   private readonly ivgen: 'plain' | 'plain64' | 'essiv' | 'none';
-  private readonly essivKey?: Buffer;
-  private readonly essivAlgo?: string;
   readonly mode: string;
-  /** xts with plain/plain64 IVs: whole requests through two long-lived ECB ciphers (see xtsRun) */
-  private xts?: { data: { enc: import('node:crypto').Cipher; dec: import('node:crypto').Decipher }; tweak: import('node:crypto').Cipher };
+  private readonly bc: BlockCipher;
+  /** xts only: the tweak cipher (second half of the key) */
+  private readonly tweak?: BlockCipher;
+  /** essiv only: the cipher that turns a sector number into its IV */
+  private readonly essiv?: BlockCipher;
 
   constructor(cipherName: string, cipherMode: string, readonly key: Buffer) {
     const name = cipherName.toLowerCase();
-    if (name !== 'aes')
-      throw new BlockError('unsupported', `cipher '${cipherName}' is unsupported by the reference (node's OpenSSL offers only aes for LUKS)`, { field: 'cipher_name', value: cipherName });
+    const sizes = CIPHER_KEY_BYTES[name];
+    if (!sizes)
+      throw new BlockError('unsupported', `cipher '${cipherName}' is unsupported by the reference`, { field: 'cipher_name', value: cipherName });
     const [mode, iv = '', ...rest] = cipherMode.toLowerCase().split('-');
     if (rest.length) throw new BlockError('unsupported', `cipher mode '${cipherMode}' is not understood`, { field: 'cipher_mode', value: cipherMode });
     this.mode = mode;
-    const bits = (mode === 'xts' ? key.length / 2 : key.length) * 8;
-    if (![128, 192, 256].includes(bits) || (mode === 'xts' && bits === 192))
-      throw new BlockError('unsupported', `aes with a ${key.length}-byte key in mode ${mode} is unsupported`, { field: 'key_bytes', value: key.length });
     if (!['xts', 'cbc', 'ecb', 'ctr'].includes(mode)) throw new BlockError('unsupported', `cipher mode '${mode}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
-    this.algo = `aes-${bits}-${mode}`;
+    const dataKeyLen = mode === 'xts' ? key.length / 2 : key.length;
+    if (!sizes.includes(dataKeyLen))
+      throw new BlockError('unsupported', `${name} with a ${key.length}-byte key in mode ${mode} is unsupported`, { field: 'key_bytes', value: key.length });
+    this.bc = blockCipher(name, key.subarray(0, dataKeyLen));
+    // XTS is defined over 16-byte blocks only (qemu: "Unsupported cipher mode xts")
+    if (mode === 'xts' && this.bc.blockSize !== 16) throw new BlockError('unsupported', 'Unsupported cipher mode xts', { field: 'cipher_mode', value: cipherMode });
+    if (mode === 'xts') this.tweak = blockCipher(name, key.subarray(dataKeyLen));
     const [ivName, ivHash] = iv.split(':');
     if (mode === 'ecb') {
       this.ivgen = 'none';
@@ -193,90 +226,115 @@ export class SectorCipher {
     } else if (ivName === 'essiv') {
       this.ivgen = 'essiv';
       const h = nodeHash(ivHash ?? '');
-      this.essivKey = createHash(h).update(key).digest();
-      const eb = this.essivKey.length * 8;
-      if (![128, 192, 256].includes(eb)) throw new BlockError('unsupported', `essiv hash '${ivHash}' gives a ${this.essivKey.length}-byte key that aes cannot use`, { field: 'cipher_mode', value: cipherMode });
-      this.essivAlgo = `aes-${eb}-ecb`;
+      // qemu keys the essiv cipher with the digest of the key, in the same cipher family,
+      // so the digest length must be a key length that family takes
+      const essivKey = createHash(h).update(key).digest();
+      if (!sizes.includes(essivKey.length)) throw new BlockError('unsupported', `essiv hash '${ivHash}' gives a ${essivKey.length}-byte key that ${name} cannot use`, { field: 'cipher_mode', value: cipherMode });
+      this.essiv = blockCipher(name, essivKey);
     } else {
       throw new BlockError('unsupported', `IV generator '${iv}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
     }
-    // (the word arithmetic assumes a little-endian host; others take the per-sector path)
-    if (mode === 'xts' && this.ivgen !== 'essiv' && endianness() === 'LE') {
-      const half = key.length / 2;
-      const ecb = `aes-${half * 8}-ecb`;
-      this.xts = {
-        data: { enc: createCipheriv(ecb, key.subarray(0, half), null).setAutoPadding(false), dec: createDecipheriv(ecb, key.subarray(0, half), null).setAutoPadding(false) },
-        tweak: createCipheriv(ecb, key.subarray(half), null).setAutoPadding(false),
-      };
+  }
+
+  /** The IVs of `sectors` sectors from `sector`, one cipher block each, in one buffer. */
+  private ivs(sector: number, sectors: number): Buffer {
+    const n = this.bc.blockSize;
+    const ivs = Buffer.alloc(sectors * n);
+    for (let i = 0; i < sectors; i++) {
+      if (this.ivgen === 'plain') ivs.writeUInt32LE((sector + i) % 2 ** 32, i * n);
+      else ivs.writeBigUInt64LE(BigInt(sector + i), i * n);
     }
+    // essiv: every sector's IV through one ECB call
+    if (this.essiv) this.essiv.encrypt(ivs);
+    return ivs;
   }
 
   /**
-   * XTS (IEEE 1619) over a whole request at once: node builds a cipher per IV, which is what
-   * made per-sector XTS slow, so the reference does the XTS arithmetic itself around two ECB
-   * ciphers kept for the life of the key. Each sector's tweak is E_K2(IV); block j of the sector
-   * is masked with tweak x alpha^j in GF(2^128) (little endian, reduction 0x87) before and after
-   * E_K1 (or D_K1). Sectors are whole blocks, so there is no ciphertext stealing.
+   * XTS (IEEE 1619) over a whole request at once around the two ECB ciphers. Each sector's
+   * tweak is E_K2(IV); block j of the sector is masked with tweak x alpha^j in GF(2^128)
+   * (little endian, reduction 0x87) before and after E_K1 (or D_K1). Sectors are whole blocks,
+   * so there is no ciphertext stealing.
    */
   private xtsRun(encrypt: boolean, data: Buffer, sector: number): void {
-    const x = this.xts!;
     const sectors = data.length / LUKS_SECTOR;
-    const ivs = Buffer.alloc(sectors * 16);
-    for (let i = 0; i < sectors; i++) {
-      if (this.ivgen === 'plain') ivs.writeUInt32LE((sector + i) % 2 ** 32, i * 16);
-      else ivs.writeBigUInt64LE(BigInt(sector + i), i * 16);
-    }
-    const tweaks = aligned4(x.tweak.update(ivs));
-    // work on 4-byte aligned words (a Buffer from node's pool may start anywhere)
-    const aligned = data.byteOffset % 4 === 0 ? data : Buffer.from(data);
-    const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
-    const masks = new Uint32Array(words.length);
-    const tw = new Uint32Array(tweaks.buffer, tweaks.byteOffset, tweaks.length / 4);
-    for (let s = 0, w = 0; s < sectors; s++) {
-      let t0 = tw[s * 4], t1 = tw[s * 4 + 1], t2 = tw[s * 4 + 2], t3 = tw[s * 4 + 3];
-      for (let b = 0; b < LUKS_SECTOR / 16; b++, w += 4) {
-        masks[w] = t0; masks[w + 1] = t1; masks[w + 2] = t2; masks[w + 3] = t3;
-        words[w] ^= t0; words[w + 1] ^= t1; words[w + 2] ^= t2; words[w + 3] ^= t3;
-        const carry = t3 >>> 31;
-        t3 = ((t3 << 1) | (t2 >>> 31)) >>> 0;
-        t2 = ((t2 << 1) | (t1 >>> 31)) >>> 0;
-        t1 = ((t1 << 1) | (t0 >>> 31)) >>> 0;
-        t0 = ((t0 << 1) ^ (carry ? 0x87 : 0)) >>> 0;
+    const tweaks = this.ivs(sector, sectors);
+    this.tweak!.encrypt(tweaks);
+    const masks = Buffer.alloc(data.length);
+    for (let s = 0; s < sectors; s++) {
+      const t = Buffer.from(tweaks.subarray(s * 16, s * 16 + 16));
+      for (let b = 0; b < LUKS_SECTOR / 16; b++) {
+        const o = s * LUKS_SECTOR + b * 16;
+        t.copy(masks, o);
+        // multiply by alpha: shift the 128-bit little-endian value left by one
+        let carry = 0;
+        for (let i = 0; i < 16; i++) {
+          const v = t[i];
+          t[i] = ((v << 1) | carry) & 0xff;
+          carry = v >>> 7;
+        }
+        if (carry) t[0] ^= 0x87;
       }
     }
-    const out = aligned4((encrypt ? x.data.enc : x.data.dec).update(aligned));
-    const ow = new Uint32Array(out.buffer, out.byteOffset, out.length / 4);
-    for (let i = 0; i < ow.length; i++) words[i] = ow[i] ^ masks[i];
-    if (aligned !== data) aligned.copy(data);
+    xorInto(data, masks);
+    if (encrypt) this.bc.encrypt(data);
+    else this.bc.decrypt(data);
+    xorInto(data, masks);
   }
 
-  private iv(sector: number): Buffer | null {
-    if (this.ivgen === 'none') return null;
-    const iv = Buffer.alloc(16);
-    if (this.ivgen === 'plain') iv.writeUInt32LE(sector % 2 ** 32, 0);
-    else iv.writeBigUInt64LE(BigInt(sector), 0);
-    if (this.ivgen === 'essiv') {
-      const c = createCipheriv(this.essivAlgo!, this.essivKey!, null).setAutoPadding(false);
-      return Buffer.concat([c.update(iv), c.final()]);
+  /** CBC per sector, the IV restarting at each sector; decryption is one ECB call then XOR. */
+  private cbcRun(encrypt: boolean, data: Buffer, sector: number): void {
+    const n = this.bc.blockSize;
+    const sectors = data.length / LUKS_SECTOR;
+    const ivs = this.ivs(sector, sectors);
+    if (encrypt) {
+      for (let s = 0; s < sectors; s++) {
+        let prev = ivs.subarray(s * n, s * n + n);
+        for (let o = s * LUKS_SECTOR; o < (s + 1) * LUKS_SECTOR; o += n) {
+          const blk = data.subarray(o, o + n);
+          xorInto(blk, prev);
+          this.bc.encrypt(blk);
+          prev = blk;
+        }
+      }
+      return;
     }
-    return iv;
+    // the block before each block: the sector IV for a sector's first block, else the previous ciphertext
+    const prev = Buffer.alloc(data.length);
+    data.copy(prev, n, 0, data.length - n);
+    for (let s = 0; s < sectors; s++) ivs.copy(prev, s * LUKS_SECTOR, s * n, s * n + n);
+    this.bc.decrypt(data);
+    xorInto(data, prev);
+  }
+
+  /** CTR as nettle/qemu do it: the IV block is a big-endian counter incremented once per block. */
+  private ctrRun(data: Buffer, sector: number): void {
+    const n = this.bc.blockSize;
+    const sectors = data.length / LUKS_SECTOR;
+    const ivs = this.ivs(sector, sectors);
+    const stream = Buffer.alloc(data.length);
+    for (let s = 0; s < sectors; s++) {
+      const ctr = Buffer.from(ivs.subarray(s * n, s * n + n));
+      for (let o = s * LUKS_SECTOR; o < (s + 1) * LUKS_SECTOR; o += n) {
+        ctr.copy(stream, o);
+        for (let i = n - 1; i >= 0; i--) {
+          ctr[i] = (ctr[i] + 1) & 0xff;
+          if (ctr[i]) break;
+        }
+      }
+    }
+    this.bc.encrypt(stream);
+    xorInto(data, stream);
   }
 
   /** En/decrypt `data` (a whole number of 512-byte sectors) starting at `sector`, in place. */
   run(encrypt: boolean, data: Buffer, sector: number): Buffer {
     if (data.length % LUKS_SECTOR) throw new BlockError('invalid-size', `encrypted I/O of ${data.length} bytes is not a multiple of ${LUKS_SECTOR}`);
-    if (this.xts && data.length) {
-      this.xtsRun(encrypt, data, sector);
-      return data;
-    }
-    for (let off = 0, s = sector; off < data.length; off += LUKS_SECTOR, s++) {
-      const f = encrypt ? createCipheriv : createDecipheriv;
-      const c = f(this.algo, this.key, this.iv(s)).setAutoPadding(false);
-      const part = data.subarray(off, off + LUKS_SECTOR);
-      const out = c.update(part);
-      out.copy(part);
-      c.final();
-    }
+    if (!data.length) return data;
+    if (this.mode === 'xts') this.xtsRun(encrypt, data, sector);
+    else if (this.mode === 'cbc') this.cbcRun(encrypt, data, sector);
+    else if (this.mode === 'ctr') this.ctrRun(data, sector);
+    else if (encrypt) this.bc.encrypt(data);
+    else this.bc.decrypt(data);
     return data;
   }
 }
@@ -329,14 +387,15 @@ export interface LuksCreateParams {
 
 /** A LUKS1 header and slot 0 key material laid out as qemu writes them. */
 export function buildLuks(p: LuksCreateParams, passphrase: Buffer): { header: Buffer; keyMaterial: Buffer; keyMaterialOffset: number; payloadOffset: number; masterKey: Buffer } {
-  const m = /^aes-(128|192|256)$/.exec(p.cipherAlg);
-  if (!m) throw new BlockError('unsupported', `cipher-alg '${p.cipherAlg}' is unsupported by the reference`, { option: 'cipher-alg', value: p.cipherAlg });
-  const keyBytes = (Number(m[1]) / 8) * (p.cipherMode === 'xts' ? 2 : 1);
+  const m = /^([a-z0-9]+)-(\d+)$/.exec(p.cipherAlg);
+  if (!m || !CIPHER_KEY_BYTES[m[1]]?.includes(Number(m[2]) / 8)) throw new BlockError('unsupported', `cipher-alg '${p.cipherAlg}' is unsupported by the reference`, { option: 'cipher-alg', value: p.cipherAlg });
+  const family = m[1];
+  const keyBytes = (Number(m[2]) / 8) * (p.cipherMode === 'xts' ? 2 : 1);
   // qemu names the IV generator even for ecb, which uses none ("ecb-plain64")
   const mode = `${p.cipherMode}-${p.ivgenAlg}${p.ivgenAlg === 'essiv' ? ':' + (p.ivgenHashAlg ?? 'sha256') : ''}`;
   const hash = nodeHash(p.hashAlg);
   const masterKey = randomBytes(keyBytes);
-  new SectorCipher('aes', mode, masterKey); // validates the combination
+  new SectorCipher(family, mode, masterKey); // validates the combination
   const stripes = 4000;
   const align = LUKS_ALIGN_KEYMATERIAL / LUKS_SECTOR;
   const splitSectors = Math.ceil(Math.ceil((keyBytes * stripes) / LUKS_SECTOR) / align) * align;
@@ -352,13 +411,13 @@ export function buildLuks(p: LuksCreateParams, passphrase: Buffer): { header: Bu
   const hex = u.toString('hex');
   const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   const h: LuksHeader = {
-    version: 1, cipherName: 'aes', cipherMode: mode, hashSpec: p.hashAlg, payloadOffset, keyBytes,
+    version: 1, cipherName: family, cipherMode: mode, hashSpec: p.hashAlg, payloadOffset, keyBytes,
     mkDigest: pbkdf2(masterKey, mkDigestSalt, p.mkIterations, 20, hash, 'mk_digest_iter'), mkDigestSalt, mkDigestIterations: p.mkIterations, uuid, slots,
   };
   const split = afSplit(masterKey, stripes, hash);
   const material = Buffer.alloc(Math.ceil(split.length / LUKS_SECTOR) * LUKS_SECTOR);
   split.copy(material);
   const slotKey = pbkdf2(passphrase, slotSalt, p.iterations, keyBytes, hash, 'iter-time');
-  new SectorCipher('aes', mode, slotKey).run(true, material, 0);
+  new SectorCipher(family, mode, slotKey).run(true, material, 0);
   return { header: serializeLuksHeader(h), keyMaterial: material, keyMaterialOffset: first * LUKS_SECTOR, payloadOffset: payloadOffset * LUKS_SECTOR, masterKey };
 }

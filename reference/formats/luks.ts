@@ -18,6 +18,7 @@ import { BlockError, malformed } from '../errors.js';
 import { checkRange, writeZeroesByWriting, type BlockStatus, type ImageNode, type ProtocolNode } from '../node.js';
 import {
   buildLuks, LUKS_HEADER_SIZE, LUKS_MAGIC, LUKS_SECTOR, MAX_PBKDF2_ITERATIONS, nodeHash, parseLuksHeader, SectorCipher, unlockLuks, type LuksHeader,
+  CIPHER_KEY_BYTES,
 } from '../crypto/luks1.js';
 import { lookupSecret, type SecretStore } from '../crypto/secret.js';
 import type { CreateContext, FormatDriver, OpenContext } from './driver.js';
@@ -58,9 +59,9 @@ function passphrase(secrets: SecretStore | undefined, id: string | undefined): B
 export async function createLuks(file: ProtocolNode, o: LuksCreateOptions, ctx: CreateContext = {}): Promise<void> {
   const pass = passphrase(ctx.secrets, o['key-secret']);
   const hash = nodeHash(o['hash-alg']);
-  const bits = /^aes-(128|192|256)$/.exec(o['cipher-alg']);
-  if (!bits) throw new BlockError('unsupported', `cipher-alg '${o['cipher-alg']}' is unsupported by the reference (node's OpenSSL offers aes only)`, { option: 'cipher-alg', value: o['cipher-alg'] });
-  const keyBytes = (Number(bits[1]) / 8) * (o['cipher-mode'] === 'xts' ? 2 : 1);
+  const bits = /^([a-z0-9]+)-(\d+)$/.exec(o['cipher-alg']);
+  if (!bits || !CIPHER_KEY_BYTES[bits[1]]?.includes(Number(bits[2]) / 8)) throw new BlockError('unsupported', `cipher-alg '${o['cipher-alg']}' is unsupported by the reference`, { option: 'cipher-alg', value: o['cipher-alg'] });
+  const keyBytes = (Number(bits[2]) / 8) * (o['cipher-mode'] === 'xts' ? 2 : 1);
   const slotIters = iterationsFor(o['iter-time'], hash, keyBytes);
   // qemu gives the master key digest an eighth of the slot's time
   const mkIters = Math.max(MIN_ITERATIONS, Math.floor(slotIters / 8));

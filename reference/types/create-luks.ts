@@ -13,7 +13,7 @@ export interface LuksCreateOptions {
    */
   'key-secret'?: string;
   /**
-   * Cipher algorithm and key length of the payload and key slots. The enum is what 7.2 parses; whether a cipher works depends on the crypto library (Debian's 7.2 refuses des and 3des; the reference, on node's OpenSSL, implements the aes ones).
+   * Cipher algorithm and key length of the payload and key slots. The enum is what 7.2 parses; whether a cipher works depends on the crypto library (Debian's 7.2 refuses des and 3des; the reference implements aes (node's OpenSSL), serpent and twofish (its own code; cast5 not yet)).
    */
   'cipher-alg'?:
     | 'aes-128'

@@ -47,6 +47,32 @@ Feature: creating LUKS images
       | aes-256 | cbc  | essiv   | ,ivgen-hash-alg=sha256 | sha512 |
       | aes-256 | ctr  | plain   |                        | sha256 |
 
+  # cryptsetup open --test-passphrase decrypts key slots through the kernel's crypto API; on
+  # this machine it has no aes-192-xts, serpent, twofish or cast5 there and falls back to a
+  # device-mapper device it cannot create ("Cannot initialize device-mapper"), so these rows
+  # check against the oracle only (the reference's unit tests read and write them with qemu-io).
+  @spec:luks.cipher-alg @spec:luks.cipher-mode @spec:luks.ivgen-alg @spec:luks.ivgen-hash-alg @spec:luks.hash-alg @op:write @op:read
+  Scenario Outline: <alg> in <mode> mode with <ivgen> IVs and <hash> encrypts what the oracle decrypts
+    When a 1 MiB luks image is created with "key-secret=sec0,iter-time=10,cipher-alg=<alg>,cipher-mode=<mode>,ivgen-alg=<ivgen><extra>,hash-alg=<hash>"
+    Then creation succeeds
+    And the image info reports format-specific "cipher-alg" "<alg>"
+    And the image info reports format-specific "cipher-mode" "<mode>"
+    And the image info reports format-specific "ivgen-alg" "<ivgen>"
+    And the image info reports format-specific "hash-alg" "<hash>"
+    When 5000 bytes of pattern 0x5c is written at offset 1000 bytes
+    Then the 5000 bytes at offset 1000 bytes read back as pattern 0x5c
+    And the oracle reads the same guest bytes
+
+    Examples:
+      | alg         | mode | ivgen   | extra                  | hash   |
+      | aes-192     | xts  | plain64 |                        | sha256 |
+      | serpent-256 | xts  | plain64 |                        | sha256 |
+      | serpent-128 | cbc  | essiv   | ,ivgen-hash-alg=sha256 | sha256 |
+      | serpent-256 | ctr  | plain64 |                        | sha1   |
+      | twofish-128 | xts  | plain64 |                        | sha256 |
+      | twofish-128 | cbc  | plain64 |                        | sha256 |
+      | twofish-256 | cbc  | essiv   | ,ivgen-hash-alg=sha256 | sha256 |
+
   @spec:luks.cipher-alg @op:write @op:read
   Scenario: aes-192, a documented key length, encrypts and decrypts
     When a 1 MiB luks image is created with "key-secret=sec0,iter-time=10,cipher-alg=aes-192,cipher-mode=cbc,ivgen-alg=plain"

@@ -15,7 +15,7 @@
  * same time").
  */
 import { BlockError, malformed } from '../../errors.js';
-import { buildLuks, LUKS_SECTOR, nodeHash, parseLuksHeader, SectorCipher, unlockLuks, type LuksHeader } from '../../crypto/luks1.js';
+import { buildLuks, CIPHER_KEY_BYTES, LUKS_SECTOR, nodeHash, parseLuksHeader, SectorCipher, unlockLuks, type LuksHeader } from '../../crypto/luks1.js';
 import { legacyAesCipher } from '../../crypto/qcow-aes.js';
 import { lookupSecret, type SecretStore } from '../../crypto/secret.js';
 import type { BlockNode } from '../../node.js';
@@ -110,9 +110,9 @@ export function buildQcow2Luks(o: Qcow2EncryptOptions, pass: Buffer): { containe
   const cipherMode = o['encrypt.cipher-mode'] ?? 'xts';
   const ivgenAlg = o['encrypt.ivgen-alg'] ?? 'plain64';
   const hashAlg = o['encrypt.hash-alg'] ?? 'sha256';
-  const bits = /^aes-(128|192|256)$/.exec(cipherAlg);
-  if (!bits) throw new BlockError('unsupported', `encrypt.cipher-alg '${cipherAlg}' is unsupported by the reference (node's OpenSSL offers aes only)`, { option: 'encrypt.cipher-alg', value: cipherAlg });
-  const keyBytes = (Number(bits[1]) / 8) * (cipherMode === 'xts' ? 2 : 1);
+  const bits = /^([a-z0-9]+)-(\d+)$/.exec(cipherAlg);
+  if (!bits || !CIPHER_KEY_BYTES[bits[1]]?.includes(Number(bits[2]) / 8)) throw new BlockError('unsupported', `encrypt.cipher-alg '${cipherAlg}' is unsupported by the reference`, { option: 'encrypt.cipher-alg', value: cipherAlg });
+  const keyBytes = (Number(bits[2]) / 8) * (cipherMode === 'xts' ? 2 : 1);
   const slotIters = iterationsFor(o['encrypt.iter-time'] ?? 2000, nodeHash(hashAlg), keyBytes);
   const built = buildLuks({
     cipherAlg, cipherMode, ivgenAlg, ivgenHashAlg: ivgenAlg === 'essiv' ? o['encrypt.ivgen-hash-alg'] ?? 'sha256' : undefined,
