@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { After, AfterAll, Then, When, type DataTable } from '@cucumber/cucumber';
-import type { Adapter, IoCommand } from '../adapters/adapter.js';
+import type { Adapter, ImageRef, IoCommand } from '../adapters/adapter.js';
 import { Tgtd } from '../runner/peers/tgtd.js';
 import type { QbcWorld } from './world.js';
 import { assertRefusalNaming, attempt, isTypedRefusal } from './support/errors.js';
@@ -89,7 +89,12 @@ async function ioVia(world: QbcWorld, role: string, form: string, format: string
   if (skip) return skip;
   const fskip = world.needs(format, cmds.some((c) => c.op !== 'read') ? 'write' : 'read', client!);
   if (fskip) return fskip;
-  await client!.io({ filename: await filename(world, form), format }, cmds);
+  await client!.io(target(world, await filename(world, form), format), cmds);
+}
+
+/** The image a step names, with the scenario's secret objects (password-secret names one of them). */
+function target(world: QbcWorld, name: string, format: string): ImageRef {
+  return world.secrets.length > 0 ? { filename: name, format, secrets: [...world.secrets] } : { filename: name, format };
 }
 
 Then('the {word} reads {size} of pattern {pattern} at offset {size} from iSCSI {string} as {format}', function (this: QbcWorld, role: string, length: number, pattern: number, offset: number, form: string, format: string) {
@@ -115,7 +120,7 @@ When('the {word} tries to open iSCSI {string} as {format}', async function (this
   const skip = lacks(this, client, role);
   if (skip) return skip;
   const name = await filename(this, form);
-  this.lastError = await attempt(() => client!.info({ filename: name, format }));
+  this.lastError = await attempt(() => client!.info(target(this, name, format)));
   return undefined;
 });
 

@@ -24,7 +24,7 @@ import { drivers } from '../uri/drivers.js';
 import { blockdevSchema, hasBlockdevSchema } from '../uri/validate.js';
 import { NULL_DEFAULT_SIZE } from '../uri/null.js';
 import type { QDict } from '../options/qdict.js';
-import type { SecretStore } from '../crypto/secret.js';
+import { lookupSecret, type SecretStore } from '../crypto/secret.js';
 
 export interface OpenImageOptions {
   format?: string;
@@ -109,8 +109,34 @@ function refuseUnsupported(spec: NodeSpec): void {
   }
 }
 
-/** The protocol node for a node spec: a host file or device, an NBD export, a null device. */
-export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promise<ProtocolNode> {
+/**
+ * The CHAP credentials of an iscsi node as 7.2 takes them (block/iscsi.c): no user, no CHAP
+ * (a password or password-secret alone is ignored); with a user, exactly one of password and
+ * password-secret, the secret's bytes as UTF-8 text.
+ */
+function chapOf(o: Record<string, unknown>, secrets: SecretStore | undefined): { user?: string; password?: string } {
+  const user = typeof o.user === 'string' ? o.user : undefined;
+  if (user === undefined) return {};
+  const password = typeof o.password === 'string' ? o.password : undefined;
+  const secretId = o['password-secret'];
+  if (password !== undefined && secretId !== undefined) {
+    throw new BlockError('option-conflict', "'password' and 'password-secret' properties are mutually exclusive", { option: 'password-secret' });
+  }
+  if (secretId === undefined) {
+    if (password === undefined) throw new BlockError('invalid-option', 'CHAP username specified but no password was given', { option: 'password' });
+    return { user, password };
+  }
+  const bytes = lookupSecret(secrets ?? new Map(), String(secretId), 'password-secret');
+  const text = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return { user, password: text.decode(bytes) };
+  } catch {
+    throw new BlockError('invalid-option', `Data from secret ${String(secretId)} is not valid UTF-8`, { option: 'password-secret', value: String(secretId) });
+  }
+}
+
+/** The protocol node for a node spec: a host file or device, an NBD export, a null device (secrets: the command's, for iscsi's password-secret). */
+export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean, secrets?: SecretStore): Promise<ProtocolNode> {
   const o = spec.typed as QDict & Record<string, unknown>;
   const ro = readOnly || o['read-only'] === true;
   refuseUnsupported(spec);
@@ -133,10 +159,9 @@ export async function openProtocolSpec(spec: NodeSpec, readOnly: boolean): Promi
     }
     case 'iscsi':
       if (o.transport === 'iser') throw new BlockError('unsupported', 'iSCSI: Failed to connect to LUN : the iSER (RDMA) transport is not supported by the reference', { option: 'transport', value: 'iser' });
-      if (o['password-secret'] !== undefined) throw new BlockError('unsupported', "iscsi option 'password-secret' is not supported by the reference yet (its secret objects serve only the formats' key-secret); give the password in the URL or LIBISCSI_CHAP_PASSWORD", { option: 'password-secret' });
       return IscsiClientNode.connect({
         portal: String(o.portal), target: String(o.target), lun: Number(o.lun ?? 0),
-        user: typeof o.user === 'string' ? o.user : undefined, password: typeof o.password === 'string' ? o.password : undefined,
+        ...chapOf(o, secrets),
         initiatorName: typeof o['initiator-name'] === 'string' ? o['initiator-name'] : ISCSI_DEFAULT_INITIATOR,
         headerDigest: typeof o['header-digest'] === 'string' ? o['header-digest'] : undefined,
         timeout: typeof o.timeout === 'number' && o.timeout > 0 ? o.timeout : undefined,
@@ -182,9 +207,9 @@ function contextError(filename: string, e: unknown): unknown {
 }
 
 /** The protocol node a filename names (a plain path, a protocol URI, json:, or options with imageOpts). */
-export async function openProtocol(filename: string, readOnly: boolean, opts: { imageOpts?: boolean } = {}): Promise<ProtocolNode> {
+export async function openProtocol(filename: string, readOnly: boolean, opts: { imageOpts?: boolean; secrets?: SecretStore } = {}): Promise<ProtocolNode> {
   const spec = resolveImage(filename, opts);
-  return openProtocolSpec(protocolOf(spec), readOnly);
+  return openProtocolSpec(protocolOf(spec), readOnly, opts.secrets);
 }
 
 /**
@@ -222,7 +247,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   }
   if (spec.protocol) {
     // the options name a protocol driver: no format layer, the protocol node is the image (qemu-img shows format "file")
-    const node = await inContext(filename, openProtocolSpec(spec, readOnly));
+    const node = await inContext(filename, openProtocolSpec(spec, readOnly, opts.secrets));
     try {
       lockImageFile(filename, node, null, readOnly || spec.typed['read-only'] === true, opts, forceShare);
     } catch (e) {
@@ -240,7 +265,7 @@ export async function openImage(filename: string, opts: OpenImageOptions = {}, s
   if (spec.children['data-file']) throw new BlockError('unsupported', 'a data-file node given as options is not supported by the reference yet', { option: 'data-file' });
   refuseUnsupported(spec);
   // read-only is inherited: a read-only format node opens its file read-only (QEMU's child options)
-  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly || spec.typed['read-only'] === true));
+  let file = await inContext(filename, openProtocolSpec(fileSpec, readOnly || spec.typed['read-only'] === true, opts.secrets));
   let node: BlockNode;
   let format: string;
   try {

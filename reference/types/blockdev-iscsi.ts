@@ -33,7 +33,7 @@ export type BlockdevOptionsIscsi = Base & {
    */
   password?: string;
   /**
-   * id of the secret object with the CHAP password.
+   * id of the secret object (--object secret) holding the CHAP password as UTF-8 text; used only with user, and never together with password.
    */
   'password-secret'?: string;
   /**
