@@ -304,7 +304,21 @@ test('a NOP-In ping from the target is answered with its tag, and the session go
 test('options the reference cannot honour are refused by name, before any connection', async () => {
   const { openImage } = await import('../reference/graph/open.js');
   const base = { driver: 'iscsi', transport: 'tcp', portal: '127.0.0.1:1', target: 'iqn.2026-12.qbc.test:x', lun: 1 };
-  for (const [extra, option] of [[{ 'password-secret': 'sec0' }, 'password-secret'], [{ transport: 'iser' }, 'transport']] as const) {
-    await assert.rejects(openImage(`json:${JSON.stringify({ ...base, ...extra })}`, {}), (e: unknown) => e instanceof BlockError && e.code === 'unsupported' && e.option === option);
+  await assert.rejects(openImage(`json:${JSON.stringify({ ...base, transport: 'iser' })}`, {}), (e: unknown) => e instanceof BlockError && e.code === 'unsupported' && e.option === 'transport');
+});
+
+test('CHAP options are checked as 7.2 checks them, before any connection (port 1 has no target)', async () => {
+  const { openImage } = await import('../reference/graph/open.js');
+  const { secretStore } = await import('../reference/crypto/secret.js');
+  const base = { driver: 'iscsi', transport: 'tcp', portal: '127.0.0.1:1', target: 'iqn.2026-12.qbc.test:x', lun: 1, user: 'u' };
+  const secrets = secretStore([{ id: 'sec0', data: 'pw' }, { id: 'bin', data: '//4=', format: 'base64' }]);
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ password: 'p', 'password-secret': 'sec0' }, 'password-secret', /mutually exclusive/],
+    [{}, 'password', /CHAP username specified but no password was given/],
+    [{ 'password-secret': 'nosuch' }, 'password-secret', /No secret with id 'nosuch'/],
+    [{ 'password-secret': 'bin' }, 'password-secret', /Data from secret bin is not valid UTF-8/],
+  ];
+  for (const [extra, option, message] of cases) {
+    await assert.rejects(openImage(`json:${JSON.stringify({ ...base, ...extra })}`, { secrets }), (e: unknown) => e instanceof BlockError && e.option === option && message.test(e.message) && !e.message.includes('pw'));
   }
 });
