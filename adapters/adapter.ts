@@ -115,6 +115,8 @@ export interface IoOutcome {
 
 export type IoCommand =
   | { op: 'write'; offset: number; length: number; pattern: number }
+  /** write `length` bytes taken from the start of a host file (qemu-io write -s FILE) */
+  | { op: 'write-file'; offset: number; length: number; file: string }
   | { op: 'zero'; offset: number; length: number; unmap?: boolean }
   | { op: 'discard'; offset: number; length: number }
   /** read and verify every byte equals pattern (qemu-io read -P); pattern -1 only reads */

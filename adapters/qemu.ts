@@ -87,7 +87,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       dmg: ['info', 'check', 'read', 'map', 'convert', 'compare'],
       // (one line per format, above this comment)
     },
-    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', ...(opts.qemuImg ? (glusterAddonBuilt() ? ['gluster'] : []) : ['gluster', 'nvme', 'vvfat-rw'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI, SSH and GlusterFS (when its addon is built) are the reference's
+    protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', 'vvfat-rw', ...(opts.qemuImg ? (glusterAddonBuilt() ? ['gluster'] : []) : ['gluster', 'nvme'])], // real qemu-img has qemu-block-extra's drivers; qbc-img's iSCSI, SSH, vvfat rw and GlusterFS (when its addon is built) are the reference's
     notes: opts.qemuImg ? undefined : {
       'vmdk+bounds': 'qemu-img 7.2 does not bound what a vmdk descriptor makes it open: it opens every one of 10^6 extent lines and follows a parentFileNameHint naming the image itself, past the adapter\'s timeout',
     },
@@ -180,6 +180,8 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     switch (c.op) {
       case 'write':
         return `write -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
+      case 'write-file':
+        return `write -s ${c.file} ${c.offset} ${c.length}`;
       case 'zero':
         return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
       case 'discard':
@@ -300,8 +302,10 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       // qemu-io's abort ends it with SIGABRT (reported as 134): that is the crash asked for.
       const died = crash && r.exitCode === 134;
       if ((r.exitCode !== 0 && !died) || IO_FAILURE.test(out)) {
+        // the failed command's line, and what the driver said on stderr about it (vvfat's "Tried to write to protected bootsector")
         const lines = out.split('\n').filter((l) => IO_FAILURE.test(l)).map((l) => l.trim());
-        throw new ImplError(lines.join('\n') || r.stderr.trim() || `exit status ${r.exitCode}`, r.exitCode || 1, name);
+        const said = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !lines.includes(l)).slice(0, 20);
+        throw new ImplError([...lines, ...said].join('\n') || `exit status ${r.exitCode}`, r.exitCode || 1, name);
       }
       // "qemu-io: warning: TEXT" (qbc io prints "warning: TEXT")
       return { warnings: [...r.stderr.matchAll(/^(?:[^:\n]*: )?warning: (.*)$/gm)].map((m) => m[1]!.trim()) };

@@ -62,8 +62,8 @@ export function createReferenceAdapter(): Adapter {
         'vmdk+bounds': ['info', 'read'], // opens hostile vmdk descriptors (10^6 extents, a parent loop) with bounds
         // (one line per format, above this comment)
       },
-      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', ...(glusterAddonBuilt() ? ['gluster'] : [])],
-      notes: { 'vvfat-rw': 'the reference opens vvfat directories read-only: rw (writing guest changes back into DIR) is refused as not supported by the reference', gluster: 'the reference reaches GlusterFS through libgfapi (build/Release/gluster.node), which was not built here: libglusterfs-dev (glfs.h) was missing when `npm install` ran node-gyp' },
+      protocols: ['file', 'nbd', 'nbd-server', 'null-co', 'filename-parse', 'iscsi', 'ssh', 'locking', 'host_device', 'host_cdrom', 'vvfat', 'vvfat-rw', ...(glusterAddonBuilt() ? ['gluster'] : [])],
+      notes: { gluster: 'the reference reaches GlusterFS through libgfapi (build/Release/gluster.node), which was not built here: libglusterfs-dev (glfs.h) was missing when `npm install` ran node-gyp' },
     },
     create: (req) => guard(async () => {
       await createImage(req);

@@ -13,12 +13,17 @@ import type { Adapter } from '../adapters/adapter.js';
 import type { QbcWorld } from './world.js';
 import { assertRefusalNaming, attempt } from './support/errors.js';
 import { bootSector, diffTrees, extractFat, fatLabel, fsckFat, listTree, makeTree, volumeOffset } from './support/vvfat-tree.js';
+import { changedRuns, cutOut, editWithMtools, forgeRootEntry } from './support/vvfat-edit.js';
 
 interface VvfatState {
   dir: string;
   raw?: string;
+  /** the raw image as a guest changed it (mtools or a forged entry) */
+  edited?: string;
   error?: unknown;
   tried?: string;
+  /** everything in the scratch directory outside DIR, before a write-back */
+  outside?: Map<string, string>;
 }
 
 const states = new WeakMap<QbcWorld, VvfatState>();
@@ -61,6 +66,7 @@ Given('a vvfat directory with a file named {string} of {size}', function (this: 
   const s = states.get(this) ?? newDir(this);
   const buf = Buffer.alloc(size);
   for (let i = 0; i < size; i++) buf[i] = (i * 31 + name.length) & 0xff;
+  fs.mkdirSync(path.dirname(path.join(s.dir, name)), { recursive: true });
   fs.writeFileSync(path.join(s.dir, name), buf);
 });
 
@@ -170,14 +176,122 @@ Then('mdir lists {string} in the raw image with the short name {string}', async 
   if (!line.startsWith(want)) throw new Error(`mdir lists "${long}" as\n  ${line}\nexpected the short name "${want}"`);
 });
 
-When('the {word} writes {size} of pattern {pattern} at offset {int} of {string} as a raw image', async function (this: QbcWorld, who: string, length: number, pattern: number, offset: number, name: string) {
-  const a = role(this, who);
+/** The adapter for a fat:rw: write, or 'skipped' when it does not write vvfat back. */
+function rwRole(world: QbcWorld, who: string): Adapter | 'skipped' {
+  const a = role(world, who);
   if (a === 'skipped') return a;
   if (!a.capabilities.protocols.includes('vvfat-rw')) {
-    return this.notApplicable(`${a.name} does not write vvfat images back to the directory${a.capabilities.notes?.['vvfat-rw'] ? `: ${a.capabilities.notes['vvfat-rw']}` : ''}`);
+    return world.notApplicable(`${a.name} does not write vvfat images back to the directory${a.capabilities.notes?.['vvfat-rw'] ? `: ${a.capabilities.notes['vvfat-rw']}` : ''}`);
   }
+  return a;
+}
+
+When('the {word} writes {size} of pattern {pattern} at offset {int} of {string} as a raw image', async function (this: QbcWorld, who: string, length: number, pattern: number, offset: number, name: string) {
+  const a = rwRole(this, who);
+  if (a === 'skipped') return a;
   await a.io({ filename: nameOf(this, name), format: 'raw' }, [{ op: 'write', offset, length, pattern }]);
   return undefined;
+});
+
+When('the {word} tries to write {size} of pattern {pattern} at offset {int} of {string} as a raw image', async function (this: QbcWorld, who: string, length: number, pattern: number, offset: number, name: string) {
+  const a = rwRole(this, who);
+  if (a === 'skipped') return a;
+  const s = state(this);
+  s.tried = `${a.name}: io ${nameOf(this, name)}`;
+  s.error = await attempt(() => a.io({ filename: nameOf(this, name), format: 'raw' }, [{ op: 'write', offset, length, pattern }]));
+  return undefined;
+});
+
+// --- rw: a guest's edit, made by mtools (or forged) on a raw copy, written back sector by sector ---
+
+async function editedCopy(world: QbcWorld): Promise<string> {
+  const s = state(world);
+  if (!s.edited) {
+    s.edited = world.path('vvfat-edited.raw');
+    await execa('cp', ['--sparse=always', raw(world), s.edited]); // 504 MiB, nearly all holes
+  }
+  return s.edited;
+}
+
+When('the raw image is edited with mtools: {string}', async function (this: QbcWorld, edits: string) {
+  await editWithMtools(await editedCopy(this), edits, this.scratch);
+});
+
+When('a file entry named {string} holding {string} is forged into the raw image\'s root directory', async function (this: QbcWorld, name: string, text: string) {
+  forgeRootEntry(await editedCopy(this), name, Buffer.from(text));
+});
+
+/**
+ * Everything below the scratch directory except DIR, by kind, size and mtime
+ * (the raw images there are too big to hold): what a write-back must never touch.
+ */
+function outsideDir(world: QbcWorld): Map<string, string> {
+  const dir = state(world).dir;
+  const out = new Map<string, string>();
+  const walk = (at: string): void => {
+    for (const e of fs.readdirSync(at, { withFileTypes: true })) {
+      const p = path.join(at, e.name);
+      if (p === dir) continue;
+      const st = fs.lstatSync(p);
+      out.set(path.relative(world.scratch, p), e.isDirectory() ? 'directory' : `${st.size} bytes, modified ${st.mtimeMs}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(world.scratch);
+  return out;
+}
+
+async function writeBackEdits(world: QbcWorld, who: string, name: string, trying: boolean): Promise<'skipped' | undefined> {
+  const a = rwRole(world, who);
+  if (a === 'skipped') return a;
+  const s = state(world);
+  const runs = changedRuns(raw(world), await editedCopy(world));
+  if (runs.length === 0) throw new Error('the edit changed no sector of the raw image');
+  const chunks = world.path('vvfat-chunks');
+  fs.mkdirSync(chunks, { recursive: true });
+  const commands = runs.map((r, i) => {
+    const file = path.join(chunks, `run-${i}`);
+    cutOut(s.edited!, r.offset, r.length, file);
+    return { op: 'write-file' as const, offset: r.offset, length: r.length, file };
+  });
+  world.attach(`${runs.length} writes: ${runs.map((r) => `${r.length} bytes at ${r.offset}`).join(', ')}`, 'text/plain');
+  s.outside = outsideDir(world);
+  s.tried = `${a.name}: io ${nameOf(world, name)}`;
+  const io = (): Promise<unknown> => a.io({ filename: nameOf(world, name), format: 'raw' }, commands);
+  if (trying) s.error = await attempt(io);
+  else await io();
+  return undefined;
+}
+
+When('the {word} writes the changed sectors back through {string}', function (this: QbcWorld, who: string, name: string) {
+  return writeBackEdits(this, who, name, false);
+});
+
+When('the {word} tries to write the changed sectors back through {string}', function (this: QbcWorld, who: string, name: string) {
+  return writeBackEdits(this, who, name, true);
+});
+
+Then('the directory holds exactly the files mtools extracts from the edited image', async function (this: QbcWorld) {
+  const s = state(this);
+  const out = this.path('extracted-edited');
+  fs.rmSync(out, { recursive: true, force: true });
+  await extractFat(await editedCopy(this), out);
+  const d = diffTrees(listTree(out), listTree(s.dir));
+  if (d) throw new Error(`the directory after the write-back is not the edited volume's tree:\n${d.split('\n').slice(0, 20).join('\n')}`);
+});
+
+Then('nothing outside the directory was written', function (this: QbcWorld) {
+  const s = state(this);
+  if (!s.outside) throw new Error('no write-back was tried in this scenario');
+  const now = outsideDir(this);
+  const d = [...new Set([...s.outside.keys(), ...now.keys()])].filter((k) => s.outside!.get(k) !== now.get(k));
+  if (d.length > 0) throw new Error(`the write-back changed what is outside ${s.dir}:\n${d.map((k) => `  ${k}: ${s.outside!.get(k) ?? 'absent'} -> ${now.get(k) ?? 'absent'}`).join('\n')}`);
+});
+
+Then('the directory holds only {string}', function (this: QbcWorld, names: string) {
+  const got = [...listTree(state(this).dir).keys()].sort();
+  const want = names.split(',').map((n) => n.trim()).sort();
+  if (got.join('\n') !== want.join('\n')) throw new Error(`the directory holds ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
 });
 
 Then('the host file {string} of the directory holds {size} of pattern {pattern}', function (this: QbcWorld, name: string, length: number, pattern: number) {

@@ -17,8 +17,15 @@ Feature: Virtual FAT: a host directory presented as a FAT disk
   on the host while the image is open is not checked here (no single command can make it between
   open and read): 7.2 and the reference read file data from the host file on each read, so a
   changed file shows its new bytes up to the size seen at open, and new or removed files are not
-  seen (the reference's part is in test/vvfat.test.ts). :rw: is implemented by qemu only: the
-  reference refuses it as not supported, and its rw scenario is not applicable.
+  seen (the reference's part is in test/vvfat.test.ts).
+  :rw: is judged the way a guest would change the disk: mtools edits a raw copy of what the
+  implementation shows (the FAT driver of this suite), the sectors that differ are written back
+  through fat:rw: one write per run, and the directory must then hold exactly the tree mtools
+  extracts from the edited copy. Writes to the MBR and the boot sector are refused (QEMU's
+  "Tried to write to protected bootsector"). A guest-written name that is not one file name
+  ("..", a separator) must not let anything be written outside the directory. QEMU 7.2 writes back
+  after every write request and the reference on flush and close; 7.2's rw is marked beta in the
+  manual, and the cases it does not carry out are in expectations/qemu.json.
 
   Scenario Outline: a tree of 200 files in nested directories, converted by the <who>, passes fsck.fat and extracts identically
     Given a vvfat directory tree of 200 files in nested directories
@@ -132,3 +139,50 @@ Feature: Virtual FAT: a host directory presented as a FAT disk
     Given a vvfat directory with a file named "a.txt" of 4 KiB
     When the implementation writes 4 KiB of pattern 0x62 at offset 307200 of 'fat:rw:{dir}' as a raw image
     Then the host file "a.txt" of the directory holds 4 KiB of pattern 0x62
+
+  @spec:vvfat.rw
+  Scenario Outline: with :rw:, <change> made on the FAT volume reaches the directory
+    Given a vvfat directory with a file named "a.txt" of 5000 bytes
+    And a vvfat directory with a file named "b.bin" of 20000 bytes
+    And a vvfat directory with a file named "sub/c.txt" of 6 bytes
+    When the implementation converts 'fat:{dir}' to a raw image
+    And the raw image is edited with mtools: "<edits>"
+    And the implementation writes the changed sectors back through 'fat:rw:{dir}'
+    Then nothing outside the directory was written
+    And the directory holds exactly the files mtools extracts from the edited image
+
+    Examples:
+      | change                               | edits                                                                                     |
+      | a new file                           | mcopy new.dat 3000                                                                        |
+      | a new file with a long name          | mcopy Another-Long-Name.data 3000                                                         |
+      | a new directory with a file in it    | mmd newdir; mcopy newdir/inner.dat 3000                                                   |
+      | a rename to a long name              | mren a.txt Renamed-File.text                                                              |
+      | a file moved into a subdirectory     | mmove a.txt sub/Moved-Here.txt                                                            |
+      | a directory moved into a new one     | mmd newdir; mmove sub newdir/Moved-Sub                                                    |
+      | new bytes of the same length         | mcopy a.txt 5000                                                                          |
+      | a file grown                         | mcopy a.txt 9000                                                                          |
+      | a file shrunk                        | mcopy b.bin 3000                                                                          |
+      | a file deleted                       | mdel b.bin                                                                                |
+      | a directory deleted                  | mdel sub/c.txt; mrd sub                                                                   |
+      | a name freed and taken again         | mren b.bin Old-B.bin; mren a.txt b.bin                                                    |
+      | all of these at once                 | mcopy new.dat 3000; mdel b.bin; mren a.txt Renamed-File.text; mmd newdir; mcopy newdir/inner.dat 3000 |
+
+  @spec:vvfat.rw @spec:vvfat.restrictions
+  Scenario Outline: with :rw:, a guest-written entry named "<name>" leaves nothing written outside the directory
+    Given a vvfat directory with a file named "a.txt" of 5000 bytes
+    When the implementation converts 'fat:{dir}' to a raw image
+    And a file entry named "<name>" holding "escaped" is forged into the raw image's root directory
+    And the implementation tries to write the changed sectors back through 'fat:rw:{dir}'
+    Then nothing outside the directory was written
+
+    Examples:
+      | name                    |
+      | ../escape.txt           |
+      | sub/../../escape.txt    |
+      | ..                      |
+
+  @spec:vvfat.rw
+  Scenario: with :rw:, a write to the boot sector is refused
+    Given a vvfat directory with a file named "a.txt" of 4 KiB
+    When the implementation tries to write 512 bytes of pattern 0x11 at offset 32256 of 'fat:rw:{dir}' as a raw image
+    Then the vvfat attempt is refused with 'Tried to write to protected bootsector'

@@ -82,7 +82,7 @@ async function execute(node: BlockNode, text: string): Promise<void> {
     process.stdout.write(`${verb} ${cmd.length}/${cmd.length} bytes at offset ${cmd.offset}\n${cmd.length} bytes, 1 ops; ${secs.toFixed(4)} sec\n`);
   } catch (e) {
     if (!(e instanceof BlockError)) throw e;
-    const what = cmd.op === 'zero' ? 'write' : cmd.op;
+    const what = cmd.op === 'zero' || cmd.op === 'write-file' ? 'write' : cmd.op;
     if (/Pattern verification failed/.test(e.message)) process.stdout.write(`${e.message}\n`);
     else process.stdout.write(`${what} failed: ${e.message}\n`);
   }
@@ -96,6 +96,7 @@ function parseCommand(text: string): IoCommand & { quiet?: boolean } {
   let zero = false;
   let unmap = false;
   let quiet = false;
+  let source: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
@@ -103,6 +104,7 @@ function parseCommand(text: string): IoCommand & { quiet?: boolean } {
     else if (w === '-z') zero = true;
     else if (w === '-u') unmap = true;
     else if (w === '-q') quiet = true;
+    else if (w === '-s' && name === 'write') source = words[++i];
     else if (w.startsWith('-')) throw new UsageError(`${name}: unsupported flag ${w}`);
     else rest.push(w);
   }
@@ -115,7 +117,9 @@ function parseCommand(text: string): IoCommand & { quiet?: boolean } {
   switch (name) {
     // read without -P only reads; with it, every byte is verified
     case 'read': return { op: 'read', offset, length, pattern: pattern ?? -1, quiet };
-    case 'write': return zero ? { op: 'zero', offset, length, unmap, quiet } : { op: 'write', offset, length, pattern: pattern ?? 0xcd, quiet };
+    case 'write':
+      if (source !== undefined) return { op: 'write-file', offset, length, file: source, quiet };
+      return zero ? { op: 'zero', offset, length, unmap, quiet } : { op: 'write', offset, length, pattern: pattern ?? 0xcd, quiet };
     case 'discard': return { op: 'discard', offset, length, quiet };
     default: throw new UsageError(`command "${name}" not found`);
   }

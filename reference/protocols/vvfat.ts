@@ -29,13 +29,27 @@
  *   it shows files outside DIR and recurses through a loop.
  * - a name that is not valid UTF-8 is left out (QEMU warns and makes a short
  *   name only).
- * - rw (write-back into DIR) is not implemented: refused, typed.
+ * - rw writes back on flush and on close (QEMU after every write request):
+ *   a guest's edit made of several writes is judged once, whole, so an
+ *   intermediate state of it is never applied. See rw below.
+ *
+ * rw (fat:rw:DIR, writable opens only): guest writes land in an overlay, a
+ * temporary file unlinked as soon as it is open (so nothing is left behind),
+ * with a bitmap of the sectors it holds; reads take overlay sectors over the
+ * synthesised disk. Writes before the first FAT (the MBR, the boot sector)
+ * are refused as QEMU refuses them, which keeps the geometry ours. On flush
+ * and close the volume is read back (vvfat-volume.ts) and the directory
+ * brought in line (vvfat-writeback.ts). Memory: two bitmaps of one bit per
+ * sector (at most 126 KiB each) and the two trees' metadata.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlockError } from '../errors.js';
 import { checkRange, type BlockStatus, type ProtocolNode } from '../node.js';
 import { emitWarning } from '../warnings.js';
+import { FatVolume, type FatEntry, type FatLayout } from './vvfat-volume.js';
+import { writeBack } from './vvfat-writeback.js';
 
 export const VVFAT_DEFAULT_LABEL = 'QEMU VVFAT';
 const SECTOR = 512;
@@ -216,7 +230,7 @@ function shortEntry(short: Buffer, dir: boolean, st: fs.Stats | null, cluster: n
   return ent;
 }
 
-/** A run of clusters: a directory's entries (in memory) or a host file's data (read on demand). */
+/** A run of clusters: a directory's entries (in memory) or a host file's data (read on demand; the path changes when rw moves the file). */
 interface Extent {
   begin: number;
   end: number;
@@ -234,23 +248,45 @@ interface PendingDir {
   st: fs.Stats;
 }
 
+/** rw mode's state: the overlay of written sectors and the tree as the host directory has it. */
+interface RwState {
+  dir: string;
+  rootReal: string;
+  overlay: number;
+  /** sectors the overlay holds */
+  written: Uint8Array;
+  /** sectors written since the last write-back */
+  dirty: Uint8Array;
+  pending: boolean;
+  tree: FatEntry[];
+}
+
+const bit = (map: Uint8Array, s: number): boolean => (map[s >> 3]! & (1 << (s & 7))) !== 0;
+const setBit = (map: Uint8Array, s: number): void => {
+  map[s >> 3]! |= 1 << (s & 7);
+};
+
 export class VvfatNode implements ProtocolNode {
   readonly driver = 'vvfat';
-  readonly readOnly = true;
+  readonly readOnly: boolean;
   readonly filename: string;
   private readonly head: Buffer;
   private readonly fat: Buffer;
   private readonly root: Buffer;
-  private readonly extents: Extent[];
+  private extents: Extent[];
   private fd: { path: string; fd: number } | null = null;
   private closed = false;
+  private rw: RwState | null = null;
+  /** DIR's real path: a file read must still resolve inside it */
+  private rootReal = '/';
 
-  private constructor(readonly geometry: VvfatGeometry, filename: string, head: Buffer, fat: Buffer, root: Buffer, extents: Extent[]) {
+  private constructor(readonly geometry: VvfatGeometry, filename: string, head: Buffer, fat: Buffer, root: Buffer, extents: Extent[], readOnly: boolean) {
     this.filename = filename;
     this.head = head;
     this.fat = fat;
     this.root = root;
     this.extents = extents;
+    this.readOnly = readOnly;
   }
 
   static async open(o: VvfatOptions): Promise<VvfatNode> {
@@ -258,10 +294,7 @@ export class VvfatNode implements ProtocolNode {
       // QEMU's check: rw needs a writable node, and -snapshot (or any read-only open) makes it read-only
       throw new BlockError('option-conflict', "Unable to set VVFAT to 'rw' when drive is read-only", { option: 'rw', value: true });
     }
-    if (o.rw) {
-      throw new BlockError('unsupported', 'vvfat: rw mode (writing guest changes back to the directory) is not supported by the reference; it opens the directory read-only', { option: 'rw', value: true });
-    }
-    if (o.readOnly === false) {
+    if (o.readOnly === false && !o.rw) {
       throw new BlockError('read-only', 'Image is read-only', { option: 'read-only' });
     }
     const label = o.label ?? VVFAT_DEFAULT_LABEL;
@@ -436,7 +469,60 @@ export class VvfatNode implements ProtocolNode {
     labelBytes.copy(bs, 43);
     bs.write(g.fatType === 12 ? 'FAT12   ' : 'FAT16   ', 54, 'latin1');
     bs[510] = 0x55; bs[511] = 0xaa;
-    return new VvfatNode(g, `fat:${dirname}`, head, fat, root!, extents);
+    const node = new VvfatNode(g, `fat:${dirname}`, head, fat, root!, extents, !o.rw);
+    node.rootReal = rootReal;
+    if (o.rw) node.startRw(dirname, rootReal);
+    return node;
+  }
+
+  private layout(): FatLayout {
+    const g = this.geometry;
+    return { fatType: g.fatType, bootOffset: g.bootOffset, sectorsPerFat: g.sectorsPerFat, clusterCount: g.clusterCount, sectorsPerCluster: SPC, rootEntries: ROOT_ENTRIES };
+  }
+
+  /** The overlay file (unlinked at once) and the tree as synthesised, which the first write-back compares with. */
+  private startRw(dir: string, rootReal: string): void {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-vvfat-overlay-'));
+    const file = path.join(tmp, 'sectors');
+    const overlay = fs.openSync(file, 'w+', 0o600);
+    fs.unlinkSync(file);
+    fs.rmdirSync(tmp);
+    const bytes = Math.ceil(this.geometry.totalSectors / 8);
+    this.rw = { dir, rootReal, overlay, written: new Uint8Array(bytes), dirty: new Uint8Array(bytes), pending: false, tree: [] };
+    try {
+      this.rw.tree = new FatVolume(this.layout(), (s, n) => this.sectors(s, n)).tree();
+    } catch (e) {
+      fs.closeSync(overlay);
+      throw e;
+    }
+  }
+
+  /** Sectors as the guest reads them now. */
+  private sectors(first: number, count: number): Buffer {
+    const out = Buffer.alloc(count * SECTOR);
+    this.compose(out, first * SECTOR, count * SECTOR);
+    return out;
+  }
+
+  /**
+   * [offset, offset+length) into `out`: runs of written sectors from the
+   * overlay, the rest synthesised (so a sector the guest has written never
+   * makes us read the host file it came from).
+   */
+  private compose(out: Buffer, offset: number, length: number): void {
+    const rw = this.rw;
+    if (!rw) return this.fill(out, 0, offset, length);
+    const end = offset + length;
+    for (let s = Math.floor(offset / SECTOR); s * SECTOR < end; ) {
+      const written = bit(rw.written, s);
+      let e = s + 1;
+      while (e * SECTOR < end && bit(rw.written, e) === written) e++;
+      const from = Math.max(offset, s * SECTOR);
+      const to = Math.min(end, e * SECTOR);
+      if (written) fs.readSync(rw.overlay, out, from - offset, to - from, from);
+      else this.fill(out, from - offset, from, to - from);
+      s = e;
+    }
   }
 
   size(): number {
@@ -511,7 +597,12 @@ export class VvfatNode implements ProtocolNode {
       if (this.fd) fs.closeSync(this.fd.fd);
       this.fd = null;
       try {
-        this.fd = { path: file.path, fd: fs.openSync(file.path, 'r') };
+        // a link swapped on the host since open must not lead the read out of DIR
+        const real = fs.realpathSync(file.path);
+        if (real !== this.rootReal && !real.startsWith(this.rootReal.endsWith('/') ? this.rootReal : `${this.rootReal}/`)) {
+          throw new Error(`it resolves to ${real}, outside ${this.rootReal}`);
+        }
+        this.fd = { path: file.path, fd: fs.openSync(real, 'r') };
       } catch (e) {
         throw new BlockError('io', `vvfat: cannot open ${file.path}: ${(e as Error).message}`, { option: 'dir', value: file.path });
       }
@@ -528,25 +619,101 @@ export class VvfatNode implements ProtocolNode {
     this.alive();
     checkRange(this, offset, length);
     const out = Buffer.alloc(length);
-    this.fill(out, 0, offset, length);
+    this.compose(out, offset, length);
     return out;
   }
 
-  async write(): Promise<void> {
+  async write(offset: number, data: Buffer): Promise<void> {
     this.alive();
-    throw new BlockError('read-only', 'vvfat: the image is read-only (rw mode is not supported by the reference)', { option: 'rw' });
+    const rw = this.rw;
+    if (!rw) throw new BlockError('read-only', 'vvfat: the image is read-only (fat:rw: writes back into the directory)', { option: 'rw' });
+    checkRange(this, offset, data.length);
+    if (data.length === 0) return;
+    if (offset < this.head.length) {
+      // QEMU's words and errno (EPERM): the MBR and the boot sector are ours, so the layout cannot move
+      throw new BlockError('read-only', 'Tried to write to protected bootsector', { offset });
+    }
+    const first = Math.floor(offset / SECTOR);
+    const last = Math.ceil((offset + data.length) / SECTOR);
+    let buf = data;
+    if (offset % SECTOR !== 0 || data.length % SECTOR !== 0) {
+      // a partial sector: read, modify, write the whole sectors
+      buf = this.sectors(first, last - first);
+      data.copy(buf, offset - first * SECTOR);
+    }
+    for (let done = 0; done < buf.length; ) done += fs.writeSync(rw.overlay, buf, done, buf.length - done, first * SECTOR + done);
+    for (let s = first; s < last; s++) {
+      setBit(rw.written, s);
+      setBit(rw.dirty, s);
+    }
+    rw.pending = true;
   }
 
-  async writeZeroes(): Promise<void> {
-    return this.write();
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    checkRange(this, offset, length);
+    const chunk = 1 << 20;
+    for (let at = offset; at < offset + length; at += chunk) await this.write(at, Buffer.alloc(Math.min(chunk, offset + length - at)));
   }
 
-  async discard(): Promise<void> {
-    return this.write();
+  /** vvfat has no discard of its own: the range reads as zeroes afterwards */
+  async discard(offset: number, length: number): Promise<void> {
+    return this.writeZeroes(offset, length);
   }
 
   async flush(): Promise<void> {
     this.alive();
+    this.writeBackNow();
+  }
+
+  /** rw: the directory made to match what the guest wrote since the last time. */
+  private writeBackNow(): void {
+    const rw = this.rw;
+    if (!rw || !rw.pending) return;
+    const volume = new FatVolume(this.layout(), (s, n) => this.sectors(s, n));
+    const after = volume.tree();
+    const firstData = volume.firstDataSector;
+    writeBack(rw.tree, after, {
+      root: rw.dir,
+      rootReal: rw.rootReal,
+      dirty: (chain) => chain.some((c) => {
+        const s0 = firstData + (c - 2) * SPC;
+        for (let s = s0; s < s0 + SPC; s++) if (bit(rw.dirty, s)) return true;
+        return false;
+      }),
+      materialise: (hostPath) => this.materialise(hostPath),
+      retarget: (moves) => {
+        for (const ext of this.extents) if (ext.file && moves.has(ext.file.path)) ext.file.path = moves.get(ext.file.path)!;
+        this.dropFd();
+      },
+    }, volume);
+    rw.tree = after;
+    rw.dirty.fill(0);
+    rw.pending = false;
+  }
+
+  /** Copy into the overlay every sector still read from this host file, and forget the file. */
+  private materialise(hostPath: string): void {
+    const rw = this.rw!;
+    const dataStart = this.head.length + 2 * this.fat.length + this.root.length;
+    for (const ext of this.extents) {
+      if (ext.file?.path !== hostPath) continue;
+      const s0 = (dataStart + (ext.begin - 2) * CLUSTER) / SECTOR;
+      const s1 = (dataStart + (ext.end - 2) * CLUSTER) / SECTOR;
+      for (let s = s0; s < s1; s++) {
+        if (bit(rw.written, s)) continue;
+        const one = Buffer.alloc(SECTOR);
+        this.fill(one, 0, s * SECTOR, SECTOR);
+        fs.writeSync(rw.overlay, one, 0, SECTOR, s * SECTOR);
+        setBit(rw.written, s);
+      }
+    }
+    this.extents = this.extents.filter((e) => e.file?.path !== hostPath);
+    this.dropFd();
+  }
+
+  private dropFd(): void {
+    if (this.fd) fs.closeSync(this.fd.fd);
+    this.fd = null;
   }
 
   /**
@@ -560,7 +727,7 @@ export class VvfatNode implements ProtocolNode {
     const end = Math.min(offset + length, this.size());
     const dataStart = this.head.length + 2 * this.fat.length + this.root.length;
     const at = (n: number): BlockStatus => ({ offset, length: Math.max(0, n), data: true, zero: false, present: true, depth: 0 });
-    if (offset >= end) return at(0);
+    if (offset >= end || this.rw) return at(end - offset); // rw: any sector may have been written
     if (offset < dataStart) return at(Math.min(end, dataStart) - offset);
     const cluster = 2 + Math.floor((offset - dataStart) / CLUSTER);
     const ext = this.extentOf(cluster);
@@ -593,9 +760,14 @@ export class VvfatNode implements ProtocolNode {
   }
 
   async close(): Promise<void> {
-    if (this.fd) fs.closeSync(this.fd.fd);
-    this.fd = null;
-    this.closed = true;
+    if (this.closed) return;
+    try {
+      this.writeBackNow();
+    } finally {
+      this.dropFd();
+      if (this.rw) fs.closeSync(this.rw.overlay);
+      this.closed = true;
+    }
   }
 }
 

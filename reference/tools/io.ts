@@ -1,5 +1,6 @@
 /** Guest I/O as qemu-io's read/write/discard commands perform it, and a guest-content digest. */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
 import { BlockError } from '../errors.js';
 import { openImage } from '../graph/open.js';
 import { asImage } from '../node.js';
@@ -13,6 +14,7 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
   switch (c.op) {
     case 'crash': throw new Error('crash is handled by the caller: it ends the writer');
     case 'write': return node.write(c.offset, Buffer.alloc(c.length, c.pattern));
+    case 'write-file': return node.write(c.offset, await fileBytes(c.file, c.length));
     case 'zero': return node.writeZeroes(c.offset, c.length, { unmap: c.unmap });
     case 'discard': return node.discard(c.offset, c.length);
     case 'read': {
@@ -24,6 +26,21 @@ export async function runIo(node: BlockNode, c: IoCommand): Promise<void> {
       }
       return;
     }
+  }
+}
+
+/** The first `length` bytes of a host file; qemu-io refuses a file shorter than that, and so does this. */
+async function fileBytes(file: string, length: number): Promise<Buffer> {
+  const fh = await fs.open(file, 'r').catch((e: Error) => {
+    throw new BlockError('not-found', `Failed to open file ${file}: ${e.message}`, { value: file });
+  });
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, 0);
+    if (bytesRead < length) throw new BlockError('invalid-size', `File ${file} is shorter than ${length} bytes`, { value: file });
+    return buf;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -58,6 +58,8 @@ export function qemuIoCommands(io: IoCommand[]): string[] {
     switch (c.op) {
       case 'write':
         return `write -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
+      case 'write-file':
+        return `write -s ${c.file} ${c.offset} ${c.length}`;
       case 'zero':
         return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
       case 'discard':
