@@ -8,6 +8,7 @@ import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, ra
 import type { BlockCipher } from './block/types.js';
 import { Serpent } from './block/serpent.js';
 import { Twofish } from './block/twofish.js';
+import { Cast5 } from './block/cast5.js';
 import { BlockError, malformed } from '../errors.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
@@ -114,7 +115,7 @@ export function serializeLuksHeader(h: LuksHeader): Buffer {
 /** LUKS hash names (cryptsetup / qemu spelling) to node's. */
 export function nodeHash(spec: string): string {
   const n = spec.toLowerCase();
-  const map: Record<string, string> = { sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', ripemd160: 'ripemd160' };
+  const map: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', ripemd160: 'ripemd160' };
   const h = map[n];
   if (!h || !getHashes().includes(h)) throw new BlockError('unsupported', `hash '${spec}' is unsupported by the reference`, { field: 'hash_spec', value: spec });
   return h;
@@ -168,7 +169,11 @@ export const CIPHER_KEY_BYTES: Record<string, number[]> = {
   aes: [16, 24, 32],
   serpent: [16, 24, 32],
   twofish: [16, 24, 32],
+  cast5: [16],
 };
+
+/** qemu's spelling of a cipher family in its "No <Family> cipher with key size N" errors */
+const FAMILY_NAME: Record<string, string> = { aes: 'AES', serpent: 'Serpent', twofish: 'Twofish' };
 
 /** node's native aes in ECB, wrapped as a BlockCipher: one long-lived cipher per direction. */
 class NodeAes implements BlockCipher {
@@ -189,6 +194,7 @@ export function blockCipher(family: string, key: Buffer): BlockCipher {
   if (family === 'aes') return new NodeAes(key);
   if (family === 'serpent') return new Serpent(key);
   if (family === 'twofish') return new Twofish(key);
+  if (family === 'cast5') return new Cast5(key);
   throw new BlockError('unsupported', `cipher '${family}' is unsupported by the reference`, { field: 'cipher_name', value: family });
 }
 
@@ -229,7 +235,12 @@ export class SectorCipher {
       // qemu keys the essiv cipher with the digest of the key, in the same cipher family,
       // so the digest length must be a key length that family takes
       const essivKey = createHash(h).update(key).digest();
-      if (!sizes.includes(essivKey.length)) throw new BlockError('unsupported', `essiv hash '${ivHash}' gives a ${essivKey.length}-byte key that ${name} cannot use`, { field: 'cipher_mode', value: cipherMode });
+      if (!sizes.includes(essivKey.length)) {
+        // qemu 7.2's words: a family with several key sizes looks for one of the digest's
+        // length; a family of one size (cast5) is refused outright unless the digest fits it
+        const what = FAMILY_NAME[name] ? `No ${FAMILY_NAME[name]} cipher with key size ${essivKey.length} available` : `Cipher ${name}-${dataKeyLen * 8} not supported with essiv`;
+        throw new BlockError('unsupported', `${what} (the essiv key is the ${ivHash} digest of the key, ${essivKey.length} bytes)`, { field: 'cipher_mode', value: cipherMode });
+      }
       this.essiv = blockCipher(name, essivKey);
     } else {
       throw new BlockError('unsupported', `IV generator '${iv}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
