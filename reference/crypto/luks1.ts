@@ -9,6 +9,7 @@ import type { BlockCipher } from './block/types.js';
 import { Serpent } from './block/serpent.js';
 import { Twofish } from './block/twofish.js';
 import { Cast5 } from './block/cast5.js';
+import { xtsSectors } from './xts.js';
 import { BlockError, malformed } from '../errors.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
@@ -260,36 +261,11 @@ export class SectorCipher {
     return ivs;
   }
 
-  /**
-   * XTS (IEEE 1619) over a whole request at once around the two ECB ciphers. Each sector's
-   * tweak is E_K2(IV); block j of the sector is masked with tweak x alpha^j in GF(2^128)
-   * (little endian, reduction 0x87) before and after E_K1 (or D_K1). Sectors are whole blocks,
-   * so there is no ciphertext stealing.
-   */
+  /** XTS over the whole request: the sectors' tweaks are E_K2(IV) in one ECB call, then ./xts.ts. */
   private xtsRun(encrypt: boolean, data: Buffer, sector: number): void {
-    const sectors = data.length / LUKS_SECTOR;
-    const tweaks = this.ivs(sector, sectors);
+    const tweaks = this.ivs(sector, data.length / LUKS_SECTOR);
     this.tweak!.encrypt(tweaks);
-    const masks = Buffer.alloc(data.length);
-    for (let s = 0; s < sectors; s++) {
-      const t = Buffer.from(tweaks.subarray(s * 16, s * 16 + 16));
-      for (let b = 0; b < LUKS_SECTOR / 16; b++) {
-        const o = s * LUKS_SECTOR + b * 16;
-        t.copy(masks, o);
-        // multiply by alpha: shift the 128-bit little-endian value left by one
-        let carry = 0;
-        for (let i = 0; i < 16; i++) {
-          const v = t[i];
-          t[i] = ((v << 1) | carry) & 0xff;
-          carry = v >>> 7;
-        }
-        if (carry) t[0] ^= 0x87;
-      }
-    }
-    xorInto(data, masks);
-    if (encrypt) this.bc.encrypt(data);
-    else this.bc.decrypt(data);
-    xorInto(data, masks);
+    xtsSectors(data, tweaks, encrypt ? (b) => this.bc.encrypt(b) : (b) => this.bc.decrypt(b));
   }
 
   /** CBC per sector, the IV restarting at each sector; decryption is one ECB call then XOR. */
