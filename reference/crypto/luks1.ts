@@ -134,8 +134,17 @@ function diffuse(block: Buffer, hash: string): Buffer {
   return out;
 }
 
+/** a ^= b, bytewise; a word at a time for long, 4-byte aligned buffers (sector buffers are) */
 function xorInto(a: Buffer, b: Buffer): void {
-  for (let i = 0; i < a.length; i++) a[i] ^= b[i];
+  let i = 0;
+  // (two typed-array views cost more than a short loop: cbc xors single blocks)
+  if (a.length >= 256 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = a.length >>> 2;
+    const wa = new Uint32Array(a.buffer, a.byteOffset, n), wb = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (let w = 0; w < n; w++) wa[w] ^= wb[w];
+    i = n * 4;
+  }
+  for (; i < a.length; i++) a[i] ^= b[i];
 }
 
 /** Anti-forensic split: `stripes` blocks whose merge is `key`. */
@@ -181,13 +190,32 @@ class NodeAes implements BlockCipher {
   readonly blockSize = 16;
   private readonly enc: import('node:crypto').Cipher;
   private readonly dec: import('node:crypto').Decipher;
-  constructor(key: Buffer) {
+  constructor(private readonly key: Buffer) {
     const algo = `aes-${key.length * 8}-ecb`;
     this.enc = createCipheriv(algo, key, null).setAutoPadding(false);
     this.dec = createDecipheriv(algo, key, null).setAutoPadding(false);
   }
-  encrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.enc.update(buf)); }
-  decrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.dec.update(buf)); }
+  encrypt(buf: Uint8Array): void { ecbInPlace(this.enc, buf); }
+  decrypt(buf: Uint8Array): void { ecbInPlace(this.dec, buf); }
+  cbcEncrypt(buf: Uint8Array, ivs: Uint8Array, sectorSize: number): void {
+    const algo = `aes-${this.key.length * 8}-cbc`;
+    for (let o = 0, i = 0; o < buf.length; o += sectorSize, i += 16) {
+      const sec = buf.subarray(o, o + sectorSize);
+      sec.set(createCipheriv(algo, this.key, ivs.subarray(i, i + 16)).setAutoPadding(false).update(sec));
+    }
+  }
+}
+
+/**
+ * `buf` through a long-lived ECB cipher, in place, 64 KiB per call: node allocates the output
+ * of every call, and allocations that size are reused by malloc where larger ones are fresh
+ * pages (page faults) each time.
+ */
+function ecbInPlace(c: import('node:crypto').Cipher | import('node:crypto').Decipher, buf: Uint8Array): void {
+  for (let o = 0; o < buf.length; o += 65536) {
+    const part = buf.subarray(o, o + 65536);
+    part.set(c.update(part));
+  }
 }
 
 /** A keyed block cipher of `family`; the key length must be one the family takes. */
@@ -253,8 +281,10 @@ export class SectorCipher {
     const n = this.bc.blockSize;
     const ivs = Buffer.alloc(sectors * n);
     for (let i = 0; i < sectors; i++) {
-      if (this.ivgen === 'plain') ivs.writeUInt32LE((sector + i) % 2 ** 32, i * n);
-      else ivs.writeBigUInt64LE(BigInt(sector + i), i * n);
+      // plain: the sector number truncated to 32 bits; plain64: all of it (little endian)
+      const s = sector + i;
+      ivs.writeUInt32LE(s % 2 ** 32, i * n);
+      if (this.ivgen !== 'plain') ivs.writeUInt32LE(Math.floor(s / 2 ** 32), i * n + 4);
     }
     // essiv: every sector's IV through one ECB call
     if (this.essiv) this.essiv.encrypt(ivs);
@@ -273,6 +303,10 @@ export class SectorCipher {
     const n = this.bc.blockSize;
     const sectors = data.length / LUKS_SECTOR;
     const ivs = this.ivs(sector, sectors);
+    if (encrypt && this.bc.cbcEncrypt) {
+      this.bc.cbcEncrypt(data, ivs, LUKS_SECTOR);
+      return;
+    }
     if (encrypt) {
       for (let s = 0; s < sectors; s++) {
         let prev = ivs.subarray(s * n, s * n + n);
