@@ -71,8 +71,8 @@ export function xtsSectors(data: Uint8Array, tweaks: Uint8Array, ecb: (buf: Uint
     return;
   }
   // word views need 4-byte alignment; a Buffer from node's pool may start anywhere
-  const work = data.byteOffset % 4 === 0 ? data : Uint8Array.from(data);
-  const tw = words(tweaks.byteOffset % 4 === 0 ? tweaks : Uint8Array.from(tweaks));
+  const work = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
+  const tw = words(tweaks.byteOffset % 4 === 0 ? tweaks : new Uint8Array(tweaks));
   // a piece at a time, so the three passes over it (mask, cipher, mask) stay in the cache
   for (let o = 0; o < work.length; o += PIECE) {
     const piece = work.subarray(o, o + PIECE);
