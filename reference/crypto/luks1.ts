@@ -1,8 +1,9 @@
 /**
  * LUKS1 on-disk header, the anti-forensic splitter, key slots and sector ciphers:
  * the layout cryptsetup documents (LUKS1 On-Disk Format) and qemu's crypto/block-luks.c
- * writes. aes runs on node:crypto's native ECB; serpent (and the other ciphers node's OpenSSL
- * lacks) are hand-written block ciphers under ./block, all driven by the same sector modes.
+ * writes. aes runs on node:crypto's native ECB (and CBC); serpent, twofish and cast5, which
+ * node's default OpenSSL providers lack, are hand-written block ciphers under ./block, all
+ * driven by the same sector modes.
  */
 import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockCipher } from './block/types.js';

@@ -86,9 +86,9 @@ Feature: creating LUKS images
     And no image file is left behind
 
     Examples:
-      | options                                            | reason                                 |
-      | cipher-mode=xts                                    | Unsupported cipher mode xts            |
-      | cipher-mode=cbc,ivgen-alg=essiv                    | Cipher cast5-128 not supported with essiv |
+      | options                                             | reason                                    |
+      | cipher-mode=xts                                     | Unsupported cipher mode xts               |
+      | cipher-mode=cbc,ivgen-alg=essiv                     | Cipher cast5-128 not supported with essiv |
       | cipher-mode=ctr,ivgen-alg=essiv,ivgen-hash-alg=sha1 | Cipher cast5-128 not supported with essiv |
 
   @spec:luks.cipher-alg @op:write @op:read
