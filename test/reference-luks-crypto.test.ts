@@ -4,12 +4,14 @@ import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, openSync, writeSync, closeSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BlockError } from '../reference/errors.js';
 import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE } from '../adapters/qemu-secrets.js';
 import { Serpent } from '../reference/crypto/block/serpent.js';
 import { Twofish } from '../reference/crypto/block/twofish.js';
+import { Cast5 } from '../reference/crypto/block/cast5.js';
 import { LUKS_SECTOR, MAX_PBKDF2_ITERATIONS, SectorCipher, buildLuks, parseLuksHeader, serializeLuksHeader, unlockLuks } from '../reference/crypto/luks1.js';
 
 let dir = '';
@@ -60,7 +62,8 @@ async function qemuCreateLuks(file: string, opts: string, size: string): Promise
 for (const mode of ['', ',cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=aes-256,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1',
   ',cipher-alg=aes-192,cipher-mode=xts', ',cipher-alg=aes-256,cipher-mode=ctr', ',cipher-alg=aes-128,cipher-mode=ecb',
   ',cipher-alg=serpent-256,cipher-mode=xts', ',cipher-alg=serpent-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256', ',cipher-alg=serpent-192,cipher-mode=xts', ',cipher-alg=serpent-256,cipher-mode=ctr',
-  ',cipher-alg=twofish-128,cipher-mode=xts', ',cipher-alg=twofish-256,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256']) {
+  ',cipher-alg=twofish-128,cipher-mode=xts', ',cipher-alg=twofish-256,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256',
+  ',cipher-alg=cast5-128,cipher-mode=cbc', ',cipher-alg=cast5-128,cipher-mode=ctr,ivgen-alg=plain', ',cipher-alg=cast5-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=md5']) {
   test(`reference decrypts what qemu-io wrote into a qemu-img luks image${mode || ' (defaults)'}`, async (t) => {
     if (!needs(t, 'qemu-img')) return;
     const file = join(dir, `q${mode.replace(/\W/g, '')}.luks`);
@@ -92,8 +95,8 @@ test('a cryptsetup luksFormat --type luks1 file opens with the reference; a wron
   await assert.rejects(unlockLuks(h, Buffer.from('nope'), r.size, r.readAt), BlockError);
 });
 
-async function referenceLuks(file: string, cipherMode: string, ivgenAlg: string, sizeBytes: number, cipherAlg = 'aes-256') {
-  const made = buildLuks({ cipherAlg, cipherMode, ivgenAlg, hashAlg: 'sha256', iterations: 1000, mkIterations: 1000 }, Buffer.from(PASS));
+async function referenceLuks(file: string, cipherMode: string, ivgenAlg: string, sizeBytes: number, cipherAlg = 'aes-256', ivgenHashAlg?: string) {
+  const made = buildLuks({ cipherAlg, cipherMode, ivgenAlg, ivgenHashAlg, hashAlg: 'sha256', iterations: 1000, mkIterations: 1000 }, Buffer.from(PASS));
   const img = Buffer.alloc(made.payloadOffset + sizeBytes);
   made.header.copy(img, 0);
   made.keyMaterial.copy(img, made.keyMaterialOffset);
@@ -120,11 +123,12 @@ test('cryptsetup accepts a reference-made LUKS1 header and its passphrase', asyn
   assert.notEqual(bad.exitCode, 0);
 });
 
-for (const [mode, iv, alg = 'aes-256'] of [['xts', 'plain64'], ['cbc', 'essiv'], ['cbc', 'plain'], ['xts', 'plain64', 'serpent-256'], ['cbc', 'essiv', 'serpent-256'], ['ctr', 'plain64', 'serpent-128'], ['ecb', 'plain64', 'serpent-128'], ['xts', 'plain64', 'twofish-256'], ['cbc', 'plain', 'twofish-128']]) {
-  test(`qemu-io reads what the reference encrypted (${alg}-${mode}-${iv})`, async (t) => {
+for (const [mode, iv, alg = 'aes-256', ivHash] of [['xts', 'plain64'], ['cbc', 'essiv'], ['cbc', 'plain'], ['xts', 'plain64', 'serpent-256'], ['cbc', 'essiv', 'serpent-256'], ['ctr', 'plain64', 'serpent-128'], ['ecb', 'plain64', 'serpent-128'], ['xts', 'plain64', 'twofish-256'], ['cbc', 'plain', 'twofish-128'],
+  ['cbc', 'plain64', 'cast5-128'], ['ctr', 'plain64', 'cast5-128'], ['ecb', 'plain64', 'cast5-128'], ['cbc', 'essiv', 'cast5-128', 'md5']]) {
+  test(`qemu-io reads what the reference encrypted (${alg}-${mode}-${iv}${ivHash ? ':' + ivHash : ''})`, async (t) => {
     if (!needs(t, 'qemu-img')) return;
     const file = join(dir, `ref-${alg}-${mode}-${iv}.luks`);
-    const made = await referenceLuks(file, mode, iv, 1 << 20, alg);
+    const made = await referenceLuks(file, mode, iv, 1 << 20, alg, ivHash);
     if (alg === 'aes-256') assert.equal(made.payloadOffset, mode === 'xts' ? 2068480 : 1052672, 'payload offset as qemu lays it out');
     const io = await execa('qemu-io', ['--object', `secret,id=sec0,file=${keyFile}`, '--image-opts', `driver=luks,key-secret=sec0,file.filename=${file}`, '-c', 'read -P 0x5a 0 1M'], { reject: false, timeout: 30_000 });
     assert.equal(io.exitCode, 0, io.stderr + io.stdout);
@@ -159,6 +163,58 @@ test('Twofish known answers (the Twofish paper\'s ECB_TBL.TXT, I=1 for each key 
     c.decrypt(b);
     assert.ok(b.every((v) => v === 0));
   }
+});
+
+test('CAST-128 known answers (RFC 2144 Appendix B, 128-bit key): one block, and the full maintenance test', () => {
+  const key = Buffer.from('0123456712345678234567893456789a', 'hex');
+  const c = new Cast5(key);
+  const b = Buffer.from('0123456789abcdef', 'hex');
+  c.encrypt(b);
+  assert.equal(b.toString('hex'), '238b4fe5847e44b2');
+  c.decrypt(b);
+  assert.equal(b.toString('hex'), '0123456789abcdef');
+  // B.2: a and b start as the key; a million times each half of a is encrypted under b, then
+  // each half of b under the new a (a 16-byte encrypt is those two 8-byte blocks)
+  const a = Buffer.from(key), k = Buffer.from(key);
+  for (let i = 0; i < 1_000_000; i++) {
+    new Cast5(k).encrypt(a);
+    new Cast5(a).encrypt(k);
+  }
+  assert.equal(a.toString('hex'), 'eea9d0a249fd3ba6b3436fb89d6dca92');
+  assert.equal(k.toString('hex'), 'b2c95eb00c31ad7180ac05b8e83d696e');
+});
+
+test('CAST-128 equals OpenSSL\'s cast5-ecb (node\'s legacy provider, in a child process) on random keys and blocks', async (t) => {
+  // node's OpenSSL keeps cast5 in its legacy provider, loaded only with a process flag; a
+  // child with that flag is an independent implementation to compare against
+  const cases = Array.from({ length: 8 }, () => ({ key: randomBytes(16).toString('hex'), data: randomBytes(8 * 64).toString('hex') }));
+  const script = "const c=require('crypto');let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{process.stdout.write(JSON.stringify(JSON.parse(s).map(({key,data})=>{const e=c.createCipheriv('cast5-ecb',Buffer.from(key,'hex'),null).setAutoPadding(false);return Buffer.concat([e.update(Buffer.from(data,'hex')),e.final()]).toString('hex');})))})";
+  const r = await execa(process.execPath, ['--openssl-legacy-provider', '-e', script], { input: JSON.stringify(cases), reject: false, timeout: 30_000 });
+  if (r.exitCode !== 0) return t.skip(`node's OpenSSL legacy provider is not available here: ${r.stderr.split('\n')[0]}`);
+  const openssl = JSON.parse(r.stdout) as string[];
+  cases.forEach(({ key, data }, i) => {
+    const b = Buffer.from(data, 'hex');
+    const c = new Cast5(Buffer.from(key, 'hex'));
+    c.encrypt(b);
+    assert.equal(b.toString('hex'), openssl[i], `key ${key}`);
+    c.decrypt(b);
+    assert.equal(b.toString('hex'), data);
+  });
+});
+
+test('cast5-128 sector ciphers: xts and essiv with a digest other than 16 bytes are refused in qemu 7.2\'s words', () => {
+  assert.throws(() => new SectorCipher('cast5', 'xts-plain64', randomBytes(32)), (e: unknown) => e instanceof BlockError && e.message === 'Unsupported cipher mode xts');
+  for (const hash of ['sha1', 'sha256', 'sha512'])
+    assert.throws(() => new SectorCipher('cast5', `cbc-essiv:${hash}`, randomBytes(16)), (e: unknown) => e instanceof BlockError && /^Cipher cast5-128 not supported with essiv/.test(e.message));
+  assert.throws(() => new SectorCipher('cast5', 'cbc-plain64', randomBytes(32)), (e: unknown) => e instanceof BlockError && e.code === 'unsupported');
+  // md5's digest is a cast5 key: qemu accepts it, and so must the reference (round trip)
+  const data = randomBytes(4 * LUKS_SECTOR);
+  const copy = Buffer.from(data);
+  const sc = new SectorCipher('cast5', 'cbc-essiv:md5', randomBytes(16));
+  sc.run(true, copy, 7);
+  assert.ok(!copy.equals(data));
+  sc.run(false, copy, 7);
+  assert.ok(copy.equals(data));
 });
 
 test('hostile LUKS headers: typed errors, bounded work', async () => {

@@ -1,13 +1,16 @@
 /**
  * LUKS1 on-disk header, the anti-forensic splitter, key slots and sector ciphers:
  * the layout cryptsetup documents (LUKS1 On-Disk Format) and qemu's crypto/block-luks.c
- * writes. aes runs on node:crypto's native ECB; serpent (and the other ciphers node's OpenSSL
- * lacks) are hand-written block ciphers under ./block, all driven by the same sector modes.
+ * writes. aes runs on node:crypto's native ECB (and CBC); serpent, twofish and cast5, which
+ * node's default OpenSSL providers lack, are hand-written block ciphers under ./block, all
+ * driven by the same sector modes.
  */
 import { createCipheriv, createDecipheriv, createHash, getHashes, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockCipher } from './block/types.js';
 import { Serpent } from './block/serpent.js';
 import { Twofish } from './block/twofish.js';
+import { Cast5 } from './block/cast5.js';
+import { xtsSectors } from './xts.js';
 import { BlockError, malformed } from '../errors.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
@@ -114,7 +117,7 @@ export function serializeLuksHeader(h: LuksHeader): Buffer {
 /** LUKS hash names (cryptsetup / qemu spelling) to node's. */
 export function nodeHash(spec: string): string {
   const n = spec.toLowerCase();
-  const map: Record<string, string> = { sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', ripemd160: 'ripemd160' };
+  const map: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', ripemd160: 'ripemd160' };
   const h = map[n];
   if (!h || !getHashes().includes(h)) throw new BlockError('unsupported', `hash '${spec}' is unsupported by the reference`, { field: 'hash_spec', value: spec });
   return h;
@@ -132,8 +135,17 @@ function diffuse(block: Buffer, hash: string): Buffer {
   return out;
 }
 
+/** a ^= b, bytewise; a word at a time for long, 4-byte aligned buffers (sector buffers are) */
 function xorInto(a: Buffer, b: Buffer): void {
-  for (let i = 0; i < a.length; i++) a[i] ^= b[i];
+  let i = 0;
+  // (two typed-array views cost more than a short loop: cbc xors single blocks)
+  if (a.length >= 256 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = a.length >>> 2;
+    const wa = new Uint32Array(a.buffer, a.byteOffset, n), wb = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (let w = 0; w < n; w++) wa[w] ^= wb[w];
+    i = n * 4;
+  }
+  for (; i < a.length; i++) a[i] ^= b[i];
 }
 
 /** Anti-forensic split: `stripes` blocks whose merge is `key`. */
@@ -168,20 +180,43 @@ export const CIPHER_KEY_BYTES: Record<string, number[]> = {
   aes: [16, 24, 32],
   serpent: [16, 24, 32],
   twofish: [16, 24, 32],
+  cast5: [16],
 };
+
+/** qemu's spelling of a cipher family in its "No <Family> cipher with key size N" errors */
+const FAMILY_NAME: Record<string, string> = { aes: 'AES', serpent: 'Serpent', twofish: 'Twofish' };
 
 /** node's native aes in ECB, wrapped as a BlockCipher: one long-lived cipher per direction. */
 class NodeAes implements BlockCipher {
   readonly blockSize = 16;
   private readonly enc: import('node:crypto').Cipher;
   private readonly dec: import('node:crypto').Decipher;
-  constructor(key: Buffer) {
+  constructor(private readonly key: Buffer) {
     const algo = `aes-${key.length * 8}-ecb`;
     this.enc = createCipheriv(algo, key, null).setAutoPadding(false);
     this.dec = createDecipheriv(algo, key, null).setAutoPadding(false);
   }
-  encrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.enc.update(buf)); }
-  decrypt(buf: Uint8Array): void { Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(this.dec.update(buf)); }
+  encrypt(buf: Uint8Array): void { ecbInPlace(this.enc, buf); }
+  decrypt(buf: Uint8Array): void { ecbInPlace(this.dec, buf); }
+  cbcEncrypt(buf: Uint8Array, ivs: Uint8Array, sectorSize: number): void {
+    const algo = `aes-${this.key.length * 8}-cbc`;
+    for (let o = 0, i = 0; o < buf.length; o += sectorSize, i += 16) {
+      const sec = buf.subarray(o, o + sectorSize);
+      sec.set(createCipheriv(algo, this.key, ivs.subarray(i, i + 16)).setAutoPadding(false).update(sec));
+    }
+  }
+}
+
+/**
+ * `buf` through a long-lived ECB cipher, in place, 64 KiB per call: node allocates the output
+ * of every call, and allocations that size are reused by malloc where larger ones are fresh
+ * pages (page faults) each time.
+ */
+function ecbInPlace(c: import('node:crypto').Cipher | import('node:crypto').Decipher, buf: Uint8Array): void {
+  for (let o = 0; o < buf.length; o += 65536) {
+    const part = buf.subarray(o, o + 65536);
+    part.set(c.update(part));
+  }
 }
 
 /** A keyed block cipher of `family`; the key length must be one the family takes. */
@@ -189,6 +224,7 @@ export function blockCipher(family: string, key: Buffer): BlockCipher {
   if (family === 'aes') return new NodeAes(key);
   if (family === 'serpent') return new Serpent(key);
   if (family === 'twofish') return new Twofish(key);
+  if (family === 'cast5') return new Cast5(key);
   throw new BlockError('unsupported', `cipher '${family}' is unsupported by the reference`, { field: 'cipher_name', value: family });
 }
 
@@ -229,7 +265,12 @@ export class SectorCipher {
       // qemu keys the essiv cipher with the digest of the key, in the same cipher family,
       // so the digest length must be a key length that family takes
       const essivKey = createHash(h).update(key).digest();
-      if (!sizes.includes(essivKey.length)) throw new BlockError('unsupported', `essiv hash '${ivHash}' gives a ${essivKey.length}-byte key that ${name} cannot use`, { field: 'cipher_mode', value: cipherMode });
+      if (!sizes.includes(essivKey.length)) {
+        // qemu 7.2's words: a family with several key sizes looks for one of the digest's
+        // length; a family of one size (cast5) is refused outright unless the digest fits it
+        const what = FAMILY_NAME[name] ? `No ${FAMILY_NAME[name]} cipher with key size ${essivKey.length} available` : `Cipher ${name}-${dataKeyLen * 8} not supported with essiv`;
+        throw new BlockError('unsupported', `${what} (the essiv key is the ${ivHash} digest of the key, ${essivKey.length} bytes)`, { field: 'cipher_mode', value: cipherMode });
+      }
       this.essiv = blockCipher(name, essivKey);
     } else {
       throw new BlockError('unsupported', `IV generator '${iv}' is unsupported by the reference`, { field: 'cipher_mode', value: cipherMode });
@@ -241,44 +282,21 @@ export class SectorCipher {
     const n = this.bc.blockSize;
     const ivs = Buffer.alloc(sectors * n);
     for (let i = 0; i < sectors; i++) {
-      if (this.ivgen === 'plain') ivs.writeUInt32LE((sector + i) % 2 ** 32, i * n);
-      else ivs.writeBigUInt64LE(BigInt(sector + i), i * n);
+      // plain: the sector number truncated to 32 bits; plain64: all of it (little endian)
+      const s = sector + i;
+      ivs.writeUInt32LE(s % 2 ** 32, i * n);
+      if (this.ivgen !== 'plain') ivs.writeUInt32LE(Math.floor(s / 2 ** 32), i * n + 4);
     }
     // essiv: every sector's IV through one ECB call
     if (this.essiv) this.essiv.encrypt(ivs);
     return ivs;
   }
 
-  /**
-   * XTS (IEEE 1619) over a whole request at once around the two ECB ciphers. Each sector's
-   * tweak is E_K2(IV); block j of the sector is masked with tweak x alpha^j in GF(2^128)
-   * (little endian, reduction 0x87) before and after E_K1 (or D_K1). Sectors are whole blocks,
-   * so there is no ciphertext stealing.
-   */
+  /** XTS over the whole request: the sectors' tweaks are E_K2(IV) in one ECB call, then ./xts.ts. */
   private xtsRun(encrypt: boolean, data: Buffer, sector: number): void {
-    const sectors = data.length / LUKS_SECTOR;
-    const tweaks = this.ivs(sector, sectors);
+    const tweaks = this.ivs(sector, data.length / LUKS_SECTOR);
     this.tweak!.encrypt(tweaks);
-    const masks = Buffer.alloc(data.length);
-    for (let s = 0; s < sectors; s++) {
-      const t = Buffer.from(tweaks.subarray(s * 16, s * 16 + 16));
-      for (let b = 0; b < LUKS_SECTOR / 16; b++) {
-        const o = s * LUKS_SECTOR + b * 16;
-        t.copy(masks, o);
-        // multiply by alpha: shift the 128-bit little-endian value left by one
-        let carry = 0;
-        for (let i = 0; i < 16; i++) {
-          const v = t[i];
-          t[i] = ((v << 1) | carry) & 0xff;
-          carry = v >>> 7;
-        }
-        if (carry) t[0] ^= 0x87;
-      }
-    }
-    xorInto(data, masks);
-    if (encrypt) this.bc.encrypt(data);
-    else this.bc.decrypt(data);
-    xorInto(data, masks);
+    xtsSectors(data, tweaks, encrypt ? (b) => this.bc.encrypt(b) : (b) => this.bc.decrypt(b));
   }
 
   /** CBC per sector, the IV restarting at each sector; decryption is one ECB call then XOR. */
@@ -286,6 +304,10 @@ export class SectorCipher {
     const n = this.bc.blockSize;
     const sectors = data.length / LUKS_SECTOR;
     const ivs = this.ivs(sector, sectors);
+    if (encrypt && this.bc.cbcEncrypt) {
+      this.bc.cbcEncrypt(data, ivs, LUKS_SECTOR);
+      return;
+    }
     if (encrypt) {
       for (let s = 0; s < sectors; s++) {
         let prev = ivs.subarray(s * n, s * n + n);

@@ -13,7 +13,7 @@ export interface LuksCreateOptions {
    */
   'key-secret'?: string;
   /**
-   * Cipher algorithm and key length of the payload and key slots. The enum is what 7.2 parses; whether a cipher works depends on the crypto library (Debian's 7.2 refuses des and 3des; the reference implements aes (node's OpenSSL), serpent and twofish (its own code; cast5 not yet)).
+   * Cipher algorithm and key length of the payload and key slots. The enum is what 7.2 parses; whether a cipher works depends on the crypto library (Debian's 7.2 refuses des and 3des). cast5-128 has 8-byte blocks: ecb, cbc and ctr only (xts: "Unsupported cipher mode xts"), and essiv only with ivgen-hash-alg=md5, whose digest is its 16-byte key. The reference implements aes (node's OpenSSL), serpent, twofish and cast5 (its own code).
    */
   'cipher-alg'?:
     | 'aes-128'
@@ -37,7 +37,7 @@ export interface LuksCreateOptions {
    */
   'ivgen-alg'?: 'plain' | 'plain64' | 'essiv';
   /**
-   * Hash of the essiv IV generator (the essiv key is the hash of the master key, so its digest must be an AES key size: md5 or sha256 for aes). QEMU 7.2 accepts and ignores it with plain and plain64.
+   * Hash of the essiv IV generator (the essiv key is the hash of the master key, so its digest must be a key size of the cipher: md5 or sha256 for aes, md5 only for cast5-128). QEMU 7.2 accepts and ignores it with plain and plain64.
    */
   'ivgen-hash-alg'?: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512' | 'ripemd160';
   /**

@@ -33,7 +33,7 @@ export interface Qcow2CreateOptions {
    */
   data_file_raw?: boolean;
   /**
-   * Cipher algorithm and key length of the LUKS payload. The enum is what 7.2 parses; whether a cipher works also depends on the crypto library (Debian's 7.2 refuses des and 3des, and cast5-128 with xts). Only with encrypt.format=luks.
+   * Cipher algorithm and key length of the LUKS payload. The enum is what 7.2 parses; whether a cipher works also depends on the crypto library (Debian's 7.2 refuses des and 3des, cast5-128 with xts, and cast5-128 with essiv unless encrypt.ivgen-hash-alg=md5). Only with encrypt.format=luks.
    */
   'encrypt.cipher-alg'?:
     | 'aes-128'

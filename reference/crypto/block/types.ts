@@ -9,4 +9,10 @@ export interface BlockCipher {
   encrypt(buf: Uint8Array): void;
   /** ECB-decrypt `buf` (a whole number of blocks) in place */
   decrypt(buf: Uint8Array): void;
+  /**
+   * Optional: CBC-encrypt each `sectorSize`-byte sector of `buf` in place, sector i chained
+   * from the IV at ivs[i * blockSize]. CBC encryption is serial within a sector, so a cipher
+   * with a native CBC (aes) does a sector per call instead of a call per block.
+   */
+  cbcEncrypt?(buf: Uint8Array, ivs: Uint8Array, sectorSize: number): void;
 }
