@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumber';
-import { missingCapability, type SecretObject, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
+import { missingCapability, missingInfoField, missingWriteCommand, type WriteCommand, type SecretObject, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
 import type { Defect } from './support/hostile-qcow2.js';
 
 export interface QbcParameters {
@@ -111,6 +111,18 @@ export class QbcWorld extends World<QbcParameters> {
     if (why === null) return null;
     this.notApplicable(why);
     return NOT_APPLICABLE;
+  }
+
+  /** Like needs(), for a field of qemu-img info the implementation may not report (Capabilities.infoFields). */
+  needsInfoField(format: string, field: string): 'skipped' | null {
+    const why = missingInfoField(this.iut, format, field);
+    return why === null ? null : this.notApplicable(why);
+  }
+
+  /** Like needs(), for a zeroing or discarding write (Capabilities.writeCommands). */
+  needsWriteCommand(format: string, command: WriteCommand): 'skipped' | null {
+    const why = missingWriteCommand(this.iut, format, command);
+    return why === null ? null : this.notApplicable(why);
   }
 
   /**
