@@ -86,6 +86,8 @@ export async function createVhdLibAdapter(): Promise<Adapter> {
   const capabilities: Capabilities = {
     formats: { vpc: ['read', 'write'] },
     subformats: { vpc: { fixed: [], dynamic: ['read', 'write'], differencing: [] } },
+    // the package writes data only: no write of zeroes, no discard
+    writeCommands: { vpc: [] },
     protocols: ['file'],
     notes: {
       vpc: `vhd-lib ${version}: reads and writes dynamic images (no parents); fixed images have no header for it to read; no create, info, check, map, convert, zero or discard`,

@@ -41,6 +41,8 @@ export async function createVhdAdapter(): Promise<Adapter> {
     formats: { vpc: ['read', 'write'] },
     // what the package's source implements per disk type (dynamic writes: see notes)
     subformats: { vpc: { fixed: ['read', 'write'], dynamic: ['read'], differencing: [] } },
+    // the package writes data only: no write of zeroes, no discard
+    writeCommands: { vpc: [] },
     protocols: ['file'],
     notes: {
       vpc: `npm vhd ${version}: reads fixed and dynamic images (differencing: "_readDiff() not implemented"); writes fixed images, and dynamic ones only into allocated blocks; no create, info, check, map, convert, zero or discard`,
