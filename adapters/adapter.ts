@@ -48,6 +48,12 @@ export interface Capabilities {
    */
   writeCommands?: Record<string, WriteCommand[]>;
   /**
+   * false: the implementation opens an image only when told its format (a library for one
+   * format has nothing to probe), so a scenario about recognising a format by its bytes is not
+   * applicable. Absent or true: it probes, as qemu-img does without -f.
+   */
+  probes?: boolean;
+  /**
    * file-system level: file system ("fat") -> what the implementation does with the files of
    * a disk image holding one (an MBR's first partition, or the whole image): `extract` (every
    * file and directory, extractFiles) and `check` (a consistency check, checkFilesystem). For

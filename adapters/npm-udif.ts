@@ -32,6 +32,7 @@ export async function createUdifAdapter(): Promise<Adapter> {
   const capabilities: Capabilities = {
     formats: { dmg: ['read'] },
     protocols: ['file'],
+    probes: false,
     notes: { dmg: `@balena/udif ${version}: streaming reads only (no random access, no writes, no info)` },
   };
   const refuse = refuser(`@balena/udif ${version}`);

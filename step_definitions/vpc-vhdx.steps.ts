@@ -179,6 +179,7 @@ When('the image is probed', async function (this: QbcWorld) {
   const img = this.image();
   const skip = this.needs(img.format, 'info');
   if (skip) return skip;
+  if (this.iut.capabilities.probes === false) return this.notApplicable(`${this.iut.name} opens an image only when told its format: it does not probe`);
   // No format given: the implementation decides from the file's bytes.
   const info = await this.iut.info({ filename: img.filename });
   probed.set(this, String(info.format));
