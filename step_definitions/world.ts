@@ -125,6 +125,14 @@ export class QbcWorld extends World<QbcParameters> {
     return why === null ? null : this.notApplicable(why);
   }
 
+  /** Like needs(format, 'info'), for an info of a file given without its format: the implementation must probe (Capabilities.probes). */
+  needsProbing(format: string): 'skipped' | null {
+    const skip = this.needs(format, 'info');
+    if (skip) return skip;
+    if (this.iut.capabilities.probes === false) return this.notApplicable(`${this.iut.name} opens an image only when told its format: it does not probe`);
+    return null;
+  }
+
   /**
    * Who makes an image a scenario starts from (a Given, not a create the scenario is about): the
    * implementation when it can create `format`, else the oracle when it can, with a note saying
