@@ -34,6 +34,26 @@ export interface Capabilities {
    */
   subformats?: Record<string, Record<string, Operation[]>>;
   /**
+   * format -> the fields of qemu-img info's JSON the implementation reports, when it reports
+   * fewer than qemu-img does (a header dump prints what the header holds, no host size, no
+   * dirty flag): top-level names ('virtual-size') and format-specific ones as
+   * 'format-specific.<name>'. A step about a field left out is not applicable, and comparing
+   * info with the oracle's covers only the fields listed. Absent: every field qemu-img prints.
+   */
+  infoFields?: Record<string, string[]>;
+  /**
+   * format -> which of qemu-io's write commands beyond a plain write (write -z: 'zero',
+   * discard: 'discard') the implementation has, when `write` does not bring both: a step that
+   * zeroes or discards is then not applicable. Absent: both, with `write`.
+   */
+  writeCommands?: Record<string, WriteCommand[]>;
+  /**
+   * false: the implementation opens an image only when told its format (a library for one
+   * format has nothing to probe), so a scenario about recognising a format by its bytes is not
+   * applicable. Absent or true: it probes, as qemu-img does without -f.
+   */
+  probes?: boolean;
+  /**
    * file-system level: file system ("fat") -> what the implementation does with the files of
    * a disk image holding one (an MBR's first partition, or the whole image): `extract` (every
    * file and directory, extractFiles) and `check` (a consistency check, checkFilesystem). For
@@ -43,6 +63,9 @@ export interface Capabilities {
 }
 
 export type FileOperation = 'extract' | 'check';
+
+/** The guest write commands a `write` capability may lack (Capabilities.writeCommands). */
+export type WriteCommand = 'zero' | 'discard';
 
 /** A file-system check's answer: clean or not, and what the checker printed. */
 export interface FilesystemCheck {
@@ -334,4 +357,20 @@ export function missingCapability(adapter: Adapter, format: string, op: Operatio
   if (!ops) return note ? `${adapter.name}: ${format}: ${note}` : `${adapter.name} does not implement the ${format} format`;
   if (!ops.includes(op)) return `${adapter.name} does not implement ${op} for ${format}`;
   return null;
+}
+
+/** Null when the adapter reports `field` of qemu-img info for `format` (Capabilities.infoFields), else the reason. */
+export function missingInfoField(adapter: Adapter, format: string, field: string): string | null {
+  const fields = adapter.capabilities.infoFields?.[format];
+  if (!fields || fields.includes(field)) return null;
+  return `${adapter.name} does not report "${field}" in the info of a ${format} image`;
+}
+
+/** Null when the adapter has the write command for `format` (write capability, then Capabilities.writeCommands), else the reason. */
+export function missingWriteCommand(adapter: Adapter, format: string, command: WriteCommand): string | null {
+  const missing = missingCapability(adapter, format, 'write');
+  if (missing) return missing;
+  const commands = adapter.capabilities.writeCommands?.[format];
+  if (!commands || commands.includes(command)) return null;
+  return `${adapter.name} has no ${command === 'zero' ? 'write of zeroes (write -z)' : 'discard'} for ${format}`;
 }

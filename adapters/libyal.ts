@@ -61,7 +61,7 @@ export async function createLibyalAdapter(): Promise<Adapter> {
     if (libs.has(mod)) formats[fmt] = ['read'];
     else notes[fmt] = why ?? `${mod} does not import under ${PYTHON} (Debian package ${PACKAGE_OF[mod]})`;
   }
-  const capabilities: Capabilities = { formats, protocols: ['file'], notes };
+  const capabilities: Capabilities = { formats, protocols: ['file'], notes, probes: false };
   const versions = [...libs].map(([m, v]) => `${m} ${v}`).join(', ');
   return {
     name: 'libyal',

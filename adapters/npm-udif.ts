@@ -2,9 +2,10 @@
  * @balena/udif (1.1.2, balena Etcher's DMG reader) as a third-party DMG implementation. It
  * opens an image, reads the koly footer and the blkx tables, and streams the guest's bytes
  * (zero, raw, ADC, zlib and bzip2 chunks). It has no random access, so a qemu-io read is
- * checked from the package's own stream; it writes nothing.
+ * checked from the package's own stream; it writes nothing. Its info is the one figure the
+ * package gives of the image as a whole, getUncompressedSize() (the blkx chunks' sectors).
  */
-import { type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
+import { type Adapter, type Capabilities, type ImageInfo, type ImageRef, type IoCommand } from './adapter.js';
 import { ImplError } from './adapter.js';
 import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyReadsFromStream, refusedOperations } from './npm-common.js';
 
@@ -30,9 +31,12 @@ export async function createUdifAdapter(): Promise<Adapter> {
   const UDIF = (loaded.mod.withOpenImage ? loaded.mod : loaded.mod.default!) as UdifModule;
   const version = installedVersion(PKG) ?? 'unknown';
   const capabilities: Capabilities = {
-    formats: { dmg: ['read'] },
+    formats: { dmg: ['read', 'info'] },
     protocols: ['file'],
-    notes: { dmg: `@balena/udif ${version}: streaming reads only (no random access, no writes, no info)` },
+    probes: false,
+    // getUncompressedSize() is all the package says about the image as a whole
+    infoFields: { dmg: ['filename', 'format', 'virtual-size'] },
+    notes: { dmg: `@balena/udif ${version}: streaming reads only (no random access, no writes); info is the guest size the blkx tables add up to` },
   };
   const refuse = refuser(`@balena/udif ${version}`);
 
@@ -50,6 +54,10 @@ export async function createUdifAdapter(): Promise<Adapter> {
     version: `${PKG} ${version}`,
     capabilities,
     ...refusedOperations(refuse),
+    async info(image: ImageRef): Promise<ImageInfo> {
+      const size = await withImage(image, (im) => im.getUncompressedSize());
+      return { filename: image.filename, format: 'dmg', 'virtual-size': size };
+    },
     async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
       const reads: { offset: number; length: number; pattern: number }[] = [];
       for (const c of commands) {

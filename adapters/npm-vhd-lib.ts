@@ -17,14 +17,16 @@
  *     and rewrites both footers. It takes whole sectors; a request that is not sector-aligned
  *     is widened to its sectors with the bytes already there (read through the package), as
  *     qemu's block layer does for a driver with 512-byte requests.
+ *   - info: what Vhd#readHeaderAndFooter parses, the footer's current size and the dynamic
+ *     header's block size (qemu-img's virtual-size and cluster-size); nothing else is shown.
  * The package reaches files through a "handler" (Xen Orchestra's remote file systems); the
  * adapter hands it one over node:fs with the calls the package makes (openFile, read, write,
  * getSize, closeFile), nothing more.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
-import { formatOf, installedVersion, loadPackage, refusedOperations, refuser, sha256Hasher, unavailableAdapter, verifyPattern } from './npm-common.js';
+import { ImplError, type Adapter, type Capabilities, type ImageInfo, type ImageRef, type IoCommand } from './adapter.js';
+import { formatOf, installedVersion, loadPackage, refusedOperations, refuser, sha256Hasher, unavailableAdapter, verifyReadsFromStream } from './npm-common.js';
 
 const NAME = 'vhd-lib';
 const PKG = 'vhd-lib';
@@ -32,6 +34,7 @@ const SECTOR = 512;
 
 interface VhdInstance {
   footer: { currentSize: number; diskType: number };
+  header: { blockSize: number };
   readHeaderAndFooter(checkSecondFooter?: boolean): Promise<void>;
   readBlockAllocationTable(): Promise<void>;
   writeData(offsetSectors: number, buffer: Buffer): Promise<void>;
@@ -84,16 +87,21 @@ export async function createVhdLibAdapter(): Promise<Adapter> {
   const version = installedVersion(PKG) ?? 'unknown';
   const handler = new FsHandler();
   const capabilities: Capabilities = {
-    formats: { vpc: ['read', 'write'] },
-    subformats: { vpc: { fixed: [], dynamic: ['read', 'write'], differencing: [] } },
+    formats: { vpc: ['read', 'write', 'info'] },
+    subformats: { vpc: { fixed: [], dynamic: ['read', 'write', 'info'], differencing: ['info'] } },
+    // readHeaderAndFooter's footer and dynamic header: the disk's current size and block size
+    infoFields: { vpc: ['filename', 'format', 'virtual-size', 'cluster-size'] },
+    // the package writes data only: no write of zeroes, no discard
+    writeCommands: { vpc: [] },
     protocols: ['file'],
+    probes: false,
     notes: {
-      vpc: `vhd-lib ${version}: reads and writes dynamic images (no parents); fixed images have no header for it to read; no create, info, check, map, convert, zero or discard`,
+      vpc: `vhd-lib ${version}: reads and writes dynamic images (no parents); fixed images have no header for it to read; info is the footer's current size and the header's block size; no create, check, map, convert, zero or discard`,
     },
   };
   const refuse = refuser(`vhd-lib ${version}`);
 
-  /** The guest bytes [offset, offset+length) through the package's content stream. */
+  /** The guest bytes [offset, offset+length) through the package's content stream (what a partial-sector write keeps). */
   async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.alloc(length);
     let pos = 0;
@@ -109,21 +117,28 @@ export async function createVhdLibAdapter(): Promise<Adapter> {
     return out;
   }
 
+  /** Opens the image as the package does for writing: footer, dynamic header, block table. */
+  async function withVhd<T>(path: string, flags: string, fn: (vhd: VhdInstance) => Promise<T>): Promise<T> {
+    const fd = await handler.openFile(path, flags);
+    try {
+      const vhd = new Vhd(handler, fd);
+      await vhd.readHeaderAndFooter();
+      return await fn(vhd);
+    } finally {
+      await handler.closeFile(fd);
+    }
+  }
+
   async function write(path: string, c: { offset: number; length: number; pattern: number }): Promise<void> {
     const first = Math.floor(c.offset / SECTOR) * SECTOR;
     const last = Math.ceil((c.offset + c.length) / SECTOR) * SECTOR;
     const buf = first === c.offset && last === c.offset + c.length ? Buffer.alloc(c.length) : await readRange(path, first, last - first);
     buf.fill(c.pattern, c.offset - first, c.offset - first + c.length);
-    const fd = await handler.openFile(path, 'r+');
-    try {
-      const vhd = new Vhd(handler, fd);
-      await vhd.readHeaderAndFooter();
+    await withVhd(path, 'r+', async (vhd) => {
       await vhd.readBlockAllocationTable();
       if (c.offset + c.length > vhd.footer.currentSize) throw new ImplError(`vhd-lib: write past the ${vhd.footer.currentSize}-byte disk`, 1, NAME);
       await vhd.writeData(first / SECTOR, buf);
-    } finally {
-      await handler.closeFile(fd);
-    }
+    });
   }
 
   return {
@@ -135,11 +150,31 @@ export async function createVhdLibAdapter(): Promise<Adapter> {
       formatOf(NAME, image, ['vpc']);
       for (const c of commands) if (c.op !== 'read' && c.op !== 'write') refuse(c.op === 'crash' ? 'abort' : `${c.op} (only read and write)`);
       await guarded(async () => {
+        // Reads in a row are checked in one pass of the content stream; a write ends the row,
+        // since the reads after it must see it.
+        let reads: { offset: number; length: number; pattern: number }[] = [];
+        const flush = async () => {
+          if (reads.length) await verifyReadsFromStream(NAME, lib.createContentStream(handler, image.filename) as AsyncIterable<Buffer>, reads);
+          reads = [];
+        };
         for (const c of commands) {
-          if (c.op === 'read') verifyPattern(NAME, await readRange(image.filename, c.offset, c.length), c.offset, c.pattern);
-          else if (c.op === 'write') await write(image.filename, c);
+          if (c.op === 'read') reads.push(c);
+          else if (c.op === 'write') {
+            await flush();
+            await write(image.filename, c);
+          }
         }
+        await flush();
       });
+    },
+    async info(image: ImageRef): Promise<ImageInfo> {
+      formatOf(NAME, image, ['vpc']);
+      return guarded(() => withVhd(image.filename, 'r', async (vhd) => ({
+        filename: image.filename,
+        format: 'vpc',
+        'virtual-size': vhd.footer.currentSize,
+        'cluster-size': vhd.header.blockSize,
+      })));
     },
     async guestSha256(image: ImageRef): Promise<string> {
       formatOf(NAME, image, ['vpc']);

@@ -9,7 +9,7 @@
  * the guest's hash comes from the package's own ReadStream. Zero writes and discards have no
  * counterpart and are refused.
  */
-import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from './adapter.js';
+import { ImplError, type Adapter, type Capabilities, type ImageInfo, type ImageRef, type IoCommand } from './adapter.js';
 import { formatOf, installedVersion, loadPackage, refuser, sha256Hasher, unavailableAdapter, verifyPattern, refusedOperations } from './npm-common.js';
 
 const NAME = 'vhd';
@@ -17,6 +17,10 @@ const PKG = 'vhd';
 
 interface VhdImage {
   footer: { diskType: number; currentSize: bigint };
+  /** the dynamic disk header (null for a fixed image); the package calls its Block Size field sectorSize */
+  header: { sectorSize: number } | null;
+  /** the package's size of the disk in bytes */
+  readonly size: number | bigint;
   open(cb: (err: Error | null) => void): void;
   read(buf: Buffer, off: number, len: number, pos: number, cb: (err: Error | null, n: number) => void): void;
   write(buf: Buffer, off: number, len: number, pos: number, cb: (err: Error | null, n: number) => void): void;
@@ -38,13 +42,17 @@ export async function createVhdAdapter(): Promise<Adapter> {
   const VHD = loaded.mod.default;
   const version = installedVersion(PKG) ?? 'unknown';
   const capabilities: Capabilities = {
-    formats: { vpc: ['read', 'write'] },
+    formats: { vpc: ['read', 'write', 'info'] },
     // what the package's source implements per disk type (dynamic writes: see notes)
-    subformats: { vpc: { fixed: ['read', 'write'], dynamic: ['read'], differencing: [] } },
+    subformats: { vpc: { fixed: ['read', 'write', 'info'], dynamic: ['read', 'info'], differencing: ['info'] } },
+    // the package writes data only: no write of zeroes, no discard
+    writeCommands: { vpc: [] },
     protocols: ['file'],
+    probes: false,
     notes: {
-      vpc: `npm vhd ${version}: reads fixed and dynamic images (differencing: "_readDiff() not implemented"); writes fixed images, and dynamic ones only into allocated blocks; no create, info, check, map, convert, zero or discard`,
+      vpc: `npm vhd ${version}: reads fixed and dynamic images (differencing: "_readDiff() not implemented"); writes fixed images, and dynamic ones only into allocated blocks; info is the opened image's size and block size; no create, check, map, convert, zero or discard`,
     },
+    infoFields: { vpc: ['filename', 'format', 'virtual-size', 'cluster-size'] },
   };
   const refuse = refuser(`npm vhd ${version}`);
 
@@ -75,6 +83,20 @@ export async function createVhdAdapter(): Promise<Adapter> {
     version: `${PKG} ${version}`,
     capabilities,
     ...refusedOperations(refuse),
+    /** What the opened Image tells: its size, and the block size of a dynamic header (qemu's cluster-size). */
+    async info(image: ImageRef): Promise<ImageInfo> {
+      const im = await open(image, false);
+      try {
+        return {
+          filename: image.filename,
+          format: 'vpc',
+          'virtual-size': Number(im.size),
+          ...(im.header ? { 'cluster-size': im.header.sectorSize } : {}),
+        };
+      } finally {
+        await close(im);
+      }
+    },
     async io(image: ImageRef, commands: IoCommand[]): Promise<void> {
       for (const c of commands) if (c.op !== 'read' && c.op !== 'write') refuse(c.op === 'crash' ? 'abort' : `${c.op} (only read and write)`);
       const im = await open(image, commands.some((c) => c.op === 'write'));

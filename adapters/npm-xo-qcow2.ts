@@ -78,6 +78,7 @@ export async function createXoQcow2Adapter(): Promise<Adapter> {
   const capabilities: Capabilities = {
     formats: { qcow2: ['read'] },
     protocols: ['file'],
+    probes: false,
     notes: {
       qcow2: `@xen-orchestra/qcow2 ${version}: reads clusters through its L1/L2 tables; no backing files, no writes to an image (it produces qcow2 streams from Xen disks only), no info/check/map`,
     },

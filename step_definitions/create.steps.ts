@@ -34,11 +34,12 @@ function request(world: QbcWorld, spec: CreateSpec): CreateRequest {
   return req;
 }
 
+/** A precondition: made by the implementation, or by the oracle when the implementation cannot create the format. */
 async function mustCreate(world: QbcWorld, spec: CreateSpec): Promise<'skipped' | void> {
-  const skip = world.needs(spec.format, 'create');
-  if (skip) return skip;
+  const maker = world.preconditionMaker(spec.format);
+  if (maker === 'skipped') return maker;
   const req = request(world, spec);
-  await world.iut.create(req);
+  await maker.create(req);
 }
 
 async function tryCreate(world: QbcWorld, spec: CreateSpec): Promise<'skipped' | void> {

@@ -37,6 +37,15 @@ Before(async function (this: QbcWorld, { pickle }) {
   return undefined;
 });
 
+After(function (this: QbcWorld, { result }) {
+  // The oracle made the image and the implementation was never asked anything: the steps
+  // judged the oracle alone, which says nothing about the implementation.
+  if (result?.status === 'PASSED' && this.madeByOracle && !this.iutActed) {
+    return this.notApplicable(`only the oracle acted: ${adapters.iut?.name ?? 'the implementation'} was asked nothing about the image ${adapters.oracle?.name ?? 'the oracle'} made`);
+  }
+  return undefined;
+});
+
 After(async function (this: QbcWorld) {
   if (this.scratch) await rm(this.scratch, { recursive: true, force: true });
 });

@@ -118,7 +118,7 @@ Then('cryptsetup unlocks no key slot with the passphrase {string}', async functi
 
 Then('key slot {int} of the image is active with at least {int} iterations', async function (this: QbcWorld, slot: number, min: number) {
   const img = this.image();
-  const skip = this.needs(img.format, 'info');
+  const skip = this.needs(img.format, 'info') ?? this.needsInfoField(img.format, 'format-specific.slots');
   if (skip) return skip;
   const data = (await this.iut.info(img))['format-specific']?.data as { slots?: Array<{ active: boolean; iters?: number }> } | undefined;
   const s = data?.slots?.[slot];

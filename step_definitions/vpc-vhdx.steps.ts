@@ -163,7 +163,9 @@ When('the image is opened read-only', async function (this: QbcWorld) {
   const img = this.image();
   const skip = this.needs(img.format, 'read');
   if (skip) return skip;
-  this.lastError = await attempt(() => this.iut.info(img));
+  // info opens read-only; a reader without info (a library) opens for a read instead
+  const hasInfo = this.iut.capabilities.formats[img.format]?.includes('info') ?? false;
+  this.lastError = await attempt(() => (hasInfo ? this.iut.info(img) : this.iut.io(img, [{ op: 'read', offset: 0, length: 512, pattern: -1 }])));
   return undefined;
 });
 
@@ -177,7 +179,7 @@ const probed = new WeakMap<QbcWorld, string>();
 
 When('the image is probed', async function (this: QbcWorld) {
   const img = this.image();
-  const skip = this.needs(img.format, 'info');
+  const skip = this.needsProbing(img.format);
   if (skip) return skip;
   // No format given: the implementation decides from the file's bytes.
   const info = await this.iut.info({ filename: img.filename });

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumber';
-import { missingCapability, type SecretObject, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
+import { missingCapability, missingInfoField, missingWriteCommand, type WriteCommand, type SecretObject, type Adapter, type CheckResult, type ImageInfo, type ImageRef, type MapEntry, type MeasureRequest, type MeasureResult, type Operation } from '../adapters/adapter.js';
 import type { Defect } from './support/hostile-qcow2.js';
 
 export interface QbcParameters {
@@ -45,14 +45,26 @@ export class QbcWorld extends World<QbcParameters> {
   sha256Before = '';
   /** the secret objects the scenario defined (qemu-img --object secret,...), given to every request */
   secrets: SecretObject[] = [];
+  /** a precondition's image was made by the oracle, because the implementation cannot create its format */
+  madeByOracle = false;
+  /** the implementation under test was asked to do something (any adapter method was called) */
+  iutActed = false;
+  #iutView: { of: Adapter; view: Adapter } | null = null;
 
   constructor(options: IWorldOptions<QbcParameters>) {
     super(options);
   }
 
+  /**
+   * The implementation under test, seen through a view that notes whether the scenario called
+   * any of its methods: a scenario whose image the oracle made and that never asked the
+   * implementation anything has judged the oracle alone (hooks.ts makes it not applicable).
+   */
   get iut(): Adapter {
-    if (!adapters.iut) throw new Error('no implementation under test loaded (BeforeAll failed?)');
-    return adapters.iut;
+    const real = adapters.iut;
+    if (!real) throw new Error('no implementation under test loaded (BeforeAll failed?)');
+    if (this.#iutView?.of !== real) this.#iutView = { of: real, view: noteCalls(real, () => { this.iutActed = true; }) };
+    return this.#iutView.view;
   }
 
   get oracle(): Adapter | null {
@@ -101,10 +113,61 @@ export class QbcWorld extends World<QbcParameters> {
     return NOT_APPLICABLE;
   }
 
+  /** Like needs(), for a field of qemu-img info the implementation may not report (Capabilities.infoFields). */
+  needsInfoField(format: string, field: string): 'skipped' | null {
+    const why = missingInfoField(this.iut, format, field);
+    return why === null ? null : this.notApplicable(why);
+  }
+
+  /** Like needs(), for a zeroing or discarding write (Capabilities.writeCommands). */
+  needsWriteCommand(format: string, command: WriteCommand): 'skipped' | null {
+    const why = missingWriteCommand(this.iut, format, command);
+    return why === null ? null : this.notApplicable(why);
+  }
+
+  /** Like needs(format, 'info'), for an info of a file given without its format: the implementation must probe (Capabilities.probes). */
+  needsProbing(format: string): 'skipped' | null {
+    const skip = this.needs(format, 'info');
+    if (skip) return skip;
+    if (this.iut.capabilities.probes === false) return this.notApplicable(`${this.iut.name} opens an image only when told its format: it does not probe`);
+    return null;
+  }
+
+  /**
+   * Who makes an image a scenario starts from (a Given, not a create the scenario is about): the
+   * implementation when it can create `format`, else the oracle when it can, with a note saying
+   * so, so readers and info-only tools are judged on what they do implement. Returns 'skipped'
+   * (not applicable) when neither can.
+   */
+  preconditionMaker(format: string): Adapter | 'skipped' {
+    if (missingCapability(this.iut, format, 'create') === null) return this.iut;
+    const oracle = this.oracle;
+    if (oracle && missingCapability(oracle, format, 'create') === null) {
+      this.madeByOracle = true;
+      this.attach(`image made by the oracle (${oracle.name}): ${this.iut.name} cannot create ${format}`, 'text/plain');
+      return oracle;
+    }
+    return this.needs(format, 'create') ?? NOT_APPLICABLE;
+  }
+
   notApplicable(reason: string): 'skipped' {
     this.attach(`not applicable: ${reason}`, 'text/plain');
     return NOT_APPLICABLE;
   }
+}
+
+/** `adapter` with every method call reported to `called` first (properties pass through unchanged). */
+function noteCalls(adapter: Adapter, called: () => void): Adapter {
+  return new Proxy(adapter, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        called();
+        return Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
+      };
+    },
+  });
 }
 
 setWorldConstructor(QbcWorld);

@@ -24,7 +24,7 @@ test('vhd reads fixed and dynamic images as qemu does, and its cross-block read 
   const dir = mkdtempSync(join(tmpdir(), 'qbc-npm-vhd-'));
   try {
     const a = await loadAdapter('vhd');
-    assert.deepEqual(a.capabilities.formats.vpc, ['read', 'write']);
+    assert.deepEqual(a.capabilities.formats.vpc, ['read', 'write', 'info']);
     for (const sub of ['fixed', 'dynamic']) {
       const f = join(dir, `${sub}.vpc`);
       await qemu('qemu-img', ['create', '-q', '-f', 'vpc', '-o', `subformat=${sub}`, f, '10514432']);
@@ -32,6 +32,10 @@ test('vhd reads fixed and dynamic images as qemu does, and its cross-block read 
       assert.equal(await a.guestSha256({ filename: f, format: 'vpc' }), await qemuSha(f, 'vpc', dir), sub);
       await a.io({ filename: f, format: 'vpc' }, [{ op: 'read', offset: 1 << 20, length: 1 << 20, pattern: 0x5a }]);
     }
+    // info is Image#size: the footer's size for a fixed image, whole 2 MiB blocks for a dynamic one (expectations/vhd.json)
+    assert.equal((await a.info({ filename: join(dir, 'fixed.vpc'), format: 'vpc' }))['virtual-size'], 10514432);
+    const dyn = await a.info({ filename: join(dir, 'dynamic.vpc'), format: 'vpc' });
+    assert.deepEqual([dyn['virtual-size'], dyn['cluster-size']], [12582912, 2097152]);
     // one read spanning two 2 MiB blocks of a dynamic image: npm vhd 0.5.0 fails it
     await assert.rejects(a.io({ filename: join(dir, 'dynamic.vpc'), format: 'vpc' }, [{ op: 'read', offset: 1 << 20, length: 2 << 20, pattern: 0x5a }]),
       (e: unknown) => e instanceof ImplError && /Expected 2097152 bytes/.test(e.message));
@@ -67,12 +71,14 @@ test('xo-qcow2 loads (its undeclared @vates/read-chunk is declared by qbc), read
 
 test('vhd-lib 0.7.2 reads and writes a dynamic image qemu made, unaligned requests included, and refuses a fixed one by its own error', async () => {
   const a = await loadAdapter('vhd-lib');
-  assert.deepEqual(a.capabilities.formats, { vpc: ['read', 'write'] });
+  assert.deepEqual(a.capabilities.formats, { vpc: ['read', 'write', 'info'] });
   const dir = mkdtempSync(join(tmpdir(), 'qbc-vhdlib-'));
   try {
     const f = join(dir, 'd.vpc');
     await qemu('qemu-img', ['create', '-q', '-f', 'vpc', f, '10514432']);
     await qemu('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 64k', f]);
+    const info = await a.info({ filename: f, format: 'vpc' });
+    assert.deepEqual([info['virtual-size'], info['cluster-size']], [10514432, 2097152]);
     // 1000 bytes at 1000: the adapter widens it to sectors 1..3 with the bytes already there
     await a.io({ filename: f, format: 'vpc' }, [{ op: 'write', offset: 1000, length: 1000, pattern: 0x22 }, { op: 'write', offset: 5 << 20, length: 8192, pattern: 0x33 }]);
     await qemu('qemu-io', ['-f', 'vpc', '-c', 'read -P 0x11 0 1000', '-c', 'read -P 0x22 1000 1000', '-c', 'read -P 0x11 2000 63536', '-c', 'read -P 0x33 5M 8k', f]);
@@ -88,7 +94,7 @@ test('vhd-lib 0.7.2 reads and writes a dynamic image qemu made, unaligned reques
 
 test('udif declares dmg read only and refuses a write as a read-only reader', async () => {
   const a = await loadAdapter('udif');
-  assert.deepEqual(a.capabilities.formats, { dmg: ['read'] });
+  assert.deepEqual(a.capabilities.formats, { dmg: ['read', 'info'] });
   await assert.rejects(a.io({ filename: '/nonexistent.dmg', format: 'dmg' }, [{ op: 'write', offset: 0, length: 512, pattern: 1 }]),
     (e: unknown) => e instanceof ImplError && /read-only/.test(e.message));
 });

@@ -13,6 +13,10 @@ import { ImplError, type Adapter, type ImageInfo, type ImageRef, type Operation 
 import { plainFile, refuse, runTool, toolVersion, which } from './common.js';
 
 const NAME = 'cryptsetup';
+
+/** What infoFromDump reports: luksDump's header fields (no host size, no dirty flag: LUKS1 has none to dump). */
+const INFO_FIELDS = ['filename', 'format', 'virtual-size', 'encrypted',
+  ...['ivgen-alg', 'ivgen-hash-alg', 'hash-alg', 'cipher-alg', 'uuid', 'cipher-mode', 'slots', 'payload-offset', 'master-key-iters'].map((f) => `format-specific.${f}`)];
 const SECTOR = 512;
 
 function field(dump: string, label: string): string {
@@ -71,7 +75,7 @@ export async function createCryptsetupAdapter(): Promise<Adapter & { version: st
   return {
     name: NAME,
     version,
-    capabilities: { formats: bin ? { luks: ops } : {}, protocols: ['file'], notes },
+    capabilities: { formats: bin ? { luks: ops } : {}, protocols: ['file'], notes, infoFields: { luks: INFO_FIELDS } },
     async info(image: ImageRef): Promise<ImageInfo> {
       const file = plainFile(NAME, image, ['luks']);
       const dump = await runTool(NAME, bin ?? 'cryptsetup', ['luksDump', '--', file], { timeout: 30_000 });

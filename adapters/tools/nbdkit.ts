@@ -90,7 +90,7 @@ export async function createNbdkitAdapter(): Promise<Adapter & { version: string
   return {
     name: NAME,
     version,
-    capabilities: { formats: { raw: [...ops], luks: [...ops] }, protocols: ['file', 'nbd-server'], notes: { qcow2: 'nbdkit 1.32 has no qcow2 plugin or filter' } },
+    capabilities: { formats: { raw: [...ops], luks: [...ops] }, protocols: ['file', 'nbd-server'], probes: false, notes: { qcow2: 'nbdkit 1.32 has no qcow2 plugin or filter' } },
     serveNbd,
     io: async (image: ImageRef, commands: IoCommand[]) => {
       for (const c of commands) if (c.op !== 'read') refuse(NAME, `${c.op}: the adapter reads through nbdkit, it does not write`);

@@ -5,9 +5,13 @@
  */
 import { ImplError } from '../../adapters/adapter.js';
 
-/** Lower case, with "_", "-" and "." read as spaces: "lazy_refcounts" names "Lazy refcounts". */
+/**
+ * Lower case, with "_", "-" and "." read as spaces and camelCase split into words:
+ * "lazy_refcounts" names "Lazy refcounts", and a library's "maxTableEntries" names
+ * "max_table_entries".
+ */
 export function normalise(s: string): string {
-  return s.toLowerCase().replace(/[_\-.]+/g, ' ').replace(/\s+/g, ' ');
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().replace(/[_\-.]+/g, ' ').replace(/\s+/g, ' ');
 }
 
 export function names(message: string, word: string): boolean {

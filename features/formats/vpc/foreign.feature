@@ -39,3 +39,22 @@ Feature: vpc images made by qemu-img, read and written by the implementation
       | fixed     | a written      | 4 KiB  |
       | dynamic   | an allocated   | 4 KiB  |
       | dynamic   | an unallocated | 5 MiB  |
+
+  @op:info
+  Scenario Outline: the info of a <subformat> image shows the size in its footer
+    Given a 10514432 bytes vpc image made by qemu-img with "subformat=<subformat>" and written by qemu-io with:
+      | offset | length | pattern |
+      | 0      | 4 KiB  | 0x11    |
+    Then the image info reports a virtual size of 10514432 bytes
+    And the oracle reports the same info
+
+    Examples:
+      | subformat |
+      | fixed     |
+      | dynamic   |
+
+  @op:info
+  Scenario: the info of a dynamic image shows its 2 MiB blocks as the cluster size
+    Given a 10514432 bytes vpc image made by qemu-img with "subformat=dynamic" and written by qemu-io with:
+      | offset | length | pattern |
+    Then the image info reports "cluster-size" 2097152
