@@ -37,6 +37,7 @@ import { holdWithQemuIo } from './hold-open.js';
 import { resolvedFromInfo } from './qemu-filename.js';
 import { glusterAddonBuilt } from '../reference/protocols/gluster/addon.js';
 import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE, keyedName, SecretFiles } from './qemu-secrets.js';
+import { qemuIoText } from './qemu-io-text.js';
 
 export interface QemuAdapterOptions {
   qemuImg?: string;
@@ -176,23 +177,6 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
     }
   }
 
-  function ioArgs(c: IoCommand): string {
-    switch (c.op) {
-      case 'write':
-        return `write -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
-      case 'write-file':
-        return `write -s ${c.file} ${c.offset} ${c.length}`;
-      case 'zero':
-        return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
-      case 'discard':
-        return `discard ${c.offset} ${c.length}`;
-      case 'read':
-        return c.pattern < 0 ? `read ${c.offset} ${c.length}` : `read -P ${hexByte(c.pattern)} ${c.offset} ${c.length}`;
-      case 'crash':
-        return 'abort';
-    }
-  }
-
   return {
     name,
     capabilities,
@@ -295,7 +279,7 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
       if (crash) args.push('-t', 'writethrough');
       const k = keyedName(image);
       args.push(...keyedFmtArgs('-f', image));
-      for (const c of commands) args.push('-c', ioArgs(c));
+      for (const c of commands) args.push('-c', qemuIoText(c));
       args.push(k.name);
       const r = await withSecrets([image.secrets], (objects) => run(qemuIo, [...objects, ...args], image.cwd ? { cwd: image.cwd } : image.filename, crash));
       const out = `${r.stdout}\n${r.stderr}`;
@@ -391,10 +375,6 @@ export function createQemuAdapter(opts: QemuAdapterOptions = {}): Adapter {
   };
 }
 
-function hexByte(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 255) throw new RangeError(`pattern ${n} is not a byte`);
-  return `0x${n.toString(16).padStart(2, '0')}`;
-}
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');

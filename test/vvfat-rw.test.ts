@@ -20,6 +20,7 @@ import { BlockError } from '../reference/errors.js';
 import { openImage } from '../reference/graph/open.js';
 import type { BlockNode } from '../reference/node.js';
 import { changedRuns, forgeRootEntry } from '../step_definitions/support/vvfat-edit.js';
+import { dumpNode } from '../step_definitions/support/vvfat-tree.js';
 
 // vvfat's hard disk: FAT16 volume at sector 63, 252 sectors per FAT, 512 root entries, 8 KiB clusters
 const FAT1 = 32768;
@@ -35,26 +36,12 @@ function scratch(): { top: string; dir: string } {
   return { top, dir };
 }
 
-async function dump(node: BlockNode, file: string): Promise<void> {
-  const fd = fs.openSync(file, 'w');
-  try {
-    const chunk = 1 << 20;
-    for (let off = 0; off < node.size(); off += chunk) {
-      const b = await node.read(off, Math.min(chunk, node.size() - off));
-      if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, off);
-    }
-    fs.ftruncateSync(fd, node.size());
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Open fat:rw:DIR writable, let `edit` change a dump of the disk, write the changed sectors back. */
 async function guestEdit(top: string, dir: string, edit: (disk: string) => void): Promise<BlockNode> {
   const node = await openImage(`fat:rw:${dir}`, { readOnly: false, format: 'raw' });
   const before = path.join(top, 'before.raw');
   const after = path.join(top, 'after.raw');
-  await dump(node, before);
+  await dumpNode(node, before);
   fs.copyFileSync(before, after);
   edit(after);
   const fd = fs.openSync(after, 'r');

@@ -16,7 +16,7 @@ import { BlockError } from '../reference/errors.js';
 import { openImage } from '../reference/graph/open.js';
 import type { BlockNode } from '../reference/node.js';
 import { shortName, vvfatGeometry } from '../reference/protocols/vvfat.js';
-import { diffTrees, extractFat, fsckFat, listTree, makeTree } from '../step_definitions/support/vvfat-tree.js';
+import { diffTrees, dumpNode, extractFat, fsckFat, listTree, makeTree } from '../step_definitions/support/vvfat-tree.js';
 
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const tools = has('fsck.fat') && has('mcopy');
@@ -25,28 +25,13 @@ function scratch(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-vvfat-'));
 }
 
-/** The node's whole disk into a sparse file. */
-async function dump(node: BlockNode, file: string): Promise<void> {
-  const fd = fs.openSync(file, 'w');
-  try {
-    const chunk = 1 << 20;
-    for (let off = 0; off < node.size(); off += chunk) {
-      const b = await node.read(off, Math.min(chunk, node.size() - off));
-      if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, off);
-    }
-    fs.ftruncateSync(fd, node.size());
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 test('the 200-file tree as fat:12: passes fsck.fat -n and mcopy -s gives every file back', { skip: tools ? false : 'fsck.fat or mtools not installed' }, async () => {
   const dir = scratch();
   try {
     makeTree(path.join(dir, 'tree'), 200);
     const node = await openImage(`fat:12:${path.join(dir, 'tree')}`);
     assert.equal(node.size(), 64 * 16 * 63 * 512);
-    await dump(node, path.join(dir, 'disk.raw'));
+    await dumpNode(node, path.join(dir, 'disk.raw'));
     // block status: what it calls zero reads as zeroes, and the extents tile the disk
     let zeroRuns = 0;
     for (let off = 0; off < node.size();) {
@@ -95,7 +80,7 @@ test('geometry: the sizes QEMU 7.2 picks', () => {
 
 async function names(node: BlockNode, dir: string): Promise<string[]> {
   const file = path.join(dir, 'img.raw');
-  await dump(node, file);
+  await dumpNode(node, file);
   const r = spawnSync('mdir', ['-/', '-a', '-b', '-i', `${file}@@0`, '::'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' }, encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).sort();
 }

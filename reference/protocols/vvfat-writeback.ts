@@ -217,6 +217,11 @@ function isLink(p: string): boolean {
   }
 }
 
+/** Whether the real path `real` is `rootReal` itself or below it. */
+export function withinDir(real: string, rootReal: string): boolean {
+  return real === rootReal || real.startsWith(rootReal.endsWith('/') ? rootReal : `${rootReal}/`);
+}
+
 /** The directory `p` is in must still resolve inside DIR. */
 function inside(host: WriteBackHost, p: string, rel: string): void {
   let real: string;
@@ -225,8 +230,7 @@ function inside(host: WriteBackHost, p: string, rel: string): void {
   } catch (e) {
     throw hostError(rel, 'finding its directory', e);
   }
-  const root = host.rootReal.endsWith('/') ? host.rootReal : `${host.rootReal}/`;
-  if (real !== host.rootReal && !real.startsWith(root)) {
+  if (!withinDir(real, host.rootReal)) {
     throw new BlockError('io', `vvfat: writing back ${rel}: its directory resolves to ${real}, outside ${host.rootReal}; nothing is written there`, { option: 'dir', value: rel });
   }
 }

@@ -49,7 +49,7 @@ import { BlockError } from '../errors.js';
 import { checkRange, type BlockStatus, type ProtocolNode } from '../node.js';
 import { emitWarning } from '../warnings.js';
 import { FatVolume, type FatEntry, type FatLayout } from './vvfat-volume.js';
-import { writeBack } from './vvfat-writeback.js';
+import { withinDir, writeBack } from './vvfat-writeback.js';
 
 export const VVFAT_DEFAULT_LABEL = 'QEMU VVFAT';
 const SECTOR = 512;
@@ -251,7 +251,6 @@ interface PendingDir {
 /** rw mode's state: the overlay of written sectors and the tree as the host directory has it. */
 interface RwState {
   dir: string;
-  rootReal: string;
   overlay: number;
   /** sectors the overlay holds */
   written: Uint8Array;
@@ -393,7 +392,7 @@ export class VvfatNode implements ProtocolNode {
         } catch {
           continue; // QEMU skips what it cannot stat
         }
-        if (real !== rootReal && !real.startsWith(rootReal.endsWith('/') ? rootReal : rootReal + '/')) continue; // a link out of DIR
+        if (!withinDir(real, rootReal)) continue; // a link out of DIR
         const isDir = st.isDirectory();
         if (!isDir && !st.isFile()) continue;
         if (isDir && d.ancestors.has(real)) continue; // a link to an ancestor: a loop
@@ -471,7 +470,7 @@ export class VvfatNode implements ProtocolNode {
     bs[510] = 0x55; bs[511] = 0xaa;
     const node = new VvfatNode(g, `fat:${dirname}`, head, fat, root!, extents, !o.rw);
     node.rootReal = rootReal;
-    if (o.rw) node.startRw(dirname, rootReal);
+    if (o.rw) node.startRw(dirname);
     return node;
   }
 
@@ -481,14 +480,14 @@ export class VvfatNode implements ProtocolNode {
   }
 
   /** The overlay file (unlinked at once) and the tree as synthesised, which the first write-back compares with. */
-  private startRw(dir: string, rootReal: string): void {
+  private startRw(dir: string): void {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-vvfat-overlay-'));
     const file = path.join(tmp, 'sectors');
     const overlay = fs.openSync(file, 'w+', 0o600);
     fs.unlinkSync(file);
     fs.rmdirSync(tmp);
     const bytes = Math.ceil(this.geometry.totalSectors / 8);
-    this.rw = { dir, rootReal, overlay, written: new Uint8Array(bytes), dirty: new Uint8Array(bytes), pending: false, tree: [] };
+    this.rw = { dir, overlay, written: new Uint8Array(bytes), dirty: new Uint8Array(bytes), pending: false, tree: [] };
     try {
       this.rw.tree = new FatVolume(this.layout(), (s, n) => this.sectors(s, n)).tree();
     } catch (e) {
@@ -599,7 +598,7 @@ export class VvfatNode implements ProtocolNode {
       try {
         // a link swapped on the host since open must not lead the read out of DIR
         const real = fs.realpathSync(file.path);
-        if (real !== this.rootReal && !real.startsWith(this.rootReal.endsWith('/') ? this.rootReal : `${this.rootReal}/`)) {
+        if (!withinDir(real, this.rootReal)) {
           throw new Error(`it resolves to ${real}, outside ${this.rootReal}`);
         }
         this.fd = { path: file.path, fd: fs.openSync(real, 'r') };
@@ -674,7 +673,7 @@ export class VvfatNode implements ProtocolNode {
     const firstData = volume.firstDataSector;
     writeBack(rw.tree, after, {
       root: rw.dir,
-      rootReal: rw.rootReal,
+      rootReal: this.rootReal,
       dirty: (chain) => chain.some((c) => {
         const s0 = firstData + (c - 2) * SPC;
         for (let s = s0; s < s0 + SPC; s++) if (bit(rw.dirty, s)) return true;

@@ -11,6 +11,7 @@ import type { CheckResult, ImageInfo, IoCommand, MapEntry } from '../../adapters
 import { extensionOf, imageFileName, imageFormat, recipeKey, type Recipe } from './recipe.js';
 import { CPU_USAGE_ATTEMPTS, CPU_USAGE_FLAKE, keyedName, SecretFiles } from '../../adapters/qemu-secrets.js';
 import type { SecretObject } from '../../adapters/adapter.js';
+import { qemuIoText } from '../../adapters/qemu-io-text.js';
 import { normaliseCheck, normaliseInfo, normaliseMap, type Json } from './normalise.js';
 import { REPO } from './paths.js';
 
@@ -50,26 +51,9 @@ export async function qemuImgVersion(tools = DEFAULT_TOOLS): Promise<string> {
   return r.stdout.split('\n')[0].trim();
 }
 
-const hex = (n: number) => '0x' + n.toString(16).padStart(2, '0');
-
 /** qemu-io -c command texts for the recipe's I/O. */
 export function qemuIoCommands(io: IoCommand[]): string[] {
-  return io.map((c) => {
-    switch (c.op) {
-      case 'write':
-        return `write -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
-      case 'write-file':
-        return `write -s ${c.file} ${c.offset} ${c.length}`;
-      case 'zero':
-        return `write -z${c.unmap ? ' -u' : ''} ${c.offset} ${c.length}`;
-      case 'discard':
-        return `discard ${c.offset} ${c.length}`;
-      case 'read':
-        return `read -P ${hex(c.pattern)} ${c.offset} ${c.length}`;
-      case 'crash':
-        return 'abort';
-    }
-  });
+  return io.map(qemuIoText);
 }
 
 // qemu-io reports a failed command on its output and carries on

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execa } from 'execa';
+import type { BlockNode } from '../../reference/node.js';
 
 const NAMES = ['readme', 'Notes.TXT', 'a.b.c', 'Long File Name number', 'data.json', 'x', 'MixedCase.Md', 'spaces in name.log', 'tail~1.txt', 'UPPER.BIN'];
 
@@ -126,4 +127,19 @@ export async function fatLabel(image: string): Promise<string> {
   const r = await execa('mlabel', ['-s', '-i', `${image}@@${volumeOffset(image)}`, '::'], { reject: false, timeout: 30_000, env, all: true });
   const m = /Volume label is (.*)$/m.exec(String(r.all));
   return m ? m[1]!.trim() : '';
+}
+
+/** The node's whole disk into a sparse file: all-zero megabytes are left as holes. */
+export async function dumpNode(node: BlockNode, file: string): Promise<void> {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const chunk = 1 << 20;
+    for (let off = 0; off < node.size(); off += chunk) {
+      const b = await node.read(off, Math.min(chunk, node.size() - off));
+      if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, off);
+    }
+    fs.ftruncateSync(fd, node.size());
+  } finally {
+    fs.closeSync(fd);
+  }
 }
