@@ -28,6 +28,9 @@ const FAT_BYTES = 252 * 512;
 const ROOT = FAT1 + 2 * FAT_BYTES;
 const DATA = ROOT + 512 * 32;
 const CLUSTER = 8192;
+// Every edit here lands in the boot sector, the FATs, the root or the first few clusters, so
+// the guest's view is the disk's first 4 MiB; reading all 504 MiB took 8 s per test.
+const GUEST_VIEW = 4 << 20;
 
 function scratch(): { top: string; dir: string } {
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'qbc-vvfat-rw-'));
@@ -41,7 +44,7 @@ async function guestEdit(top: string, dir: string, edit: (disk: string) => void)
   const node = await openImage(`fat:rw:${dir}`, { readOnly: false, format: 'raw' });
   const before = path.join(top, 'before.raw');
   const after = path.join(top, 'after.raw');
-  await dumpNode(node, before);
+  await dumpNode(node, before, GUEST_VIEW);
   fs.copyFileSync(before, after);
   edit(after);
   const fd = fs.openSync(after, 'r');

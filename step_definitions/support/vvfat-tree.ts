@@ -129,13 +129,17 @@ export async function fatLabel(image: string): Promise<string> {
   return m ? m[1]!.trim() : '';
 }
 
-/** The node's whole disk into a sparse file: all-zero megabytes are left as holes. */
-export async function dumpNode(node: BlockNode, file: string): Promise<void> {
+/**
+ * The node's disk into a sparse file of the disk's size: all-zero megabytes are left as
+ * holes, and so is everything past `prefix` bytes (for callers that only look at the start).
+ */
+export async function dumpNode(node: BlockNode, file: string, prefix = node.size()): Promise<void> {
   const fd = fs.openSync(file, 'w');
   try {
     const chunk = 1 << 20;
-    for (let off = 0; off < node.size(); off += chunk) {
-      const b = await node.read(off, Math.min(chunk, node.size() - off));
+    const end = Math.min(prefix, node.size());
+    for (let off = 0; off < end; off += chunk) {
+      const b = await node.read(off, Math.min(chunk, end - off));
       if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, off);
     }
     fs.ftruncateSync(fd, node.size());
