@@ -100,7 +100,7 @@ part coverage-formats step 30 -- node scripts/coverage-gate.mjs reports/coverage
 part trace step 120 -- "${QBC[@]}" trace --formats raw,qcow2
 matrix_inputs=()
 # the third-party columns come from the quick runs above (one feature set each)
-for impl in reference qemu cli vhd udif xo-qcow2 libyal vhd-lib dmg2img cloop bximage nbdkit mtools; do
+for impl in reference qemu cli vhd udif xo-qcow2 libyal vhd-lib dmg2img cloop bximage cryptsetup nbdkit mtools; do
   [[ -f reports/$impl/results.json ]] && matrix_inputs+=("reports/$impl/results.json")
 done
 part matrix step 120 -- "${QBC[@]}" matrix "${matrix_inputs[@]}"
