@@ -67,7 +67,11 @@ function gate(world: QbcWorld, a: Adapter, needParse: boolean): 'skipped' | null
   const removed = st(world).tags.some((t) => t.startsWith('@qemu-removed:') || t === '@refusal');
   if (needParse && !a.resolveFilename) return world.notApplicable(`${a.name} has no resolveFilename (it cannot show what a filename resolves to)`);
   const offline = needParse && a.capabilities.protocols.includes('filename-parse');
-  if (offline || removed) return null;
+  if (offline) return null;
+  // ...but only from an implementation that takes QEMU's filename grammar at all: a reader of
+  // local files (no resolveFilename) has no words for a name it never parses
+  if (removed && !a.resolveFilename) return world.notApplicable(`${a.name} opens local files only: it does not take QEMU's filenames, so it has no refusal of this one to judge`);
+  if (removed) return null;
   for (const p of protocolsOf(world)) {
     if (!a.capabilities.protocols.includes(p)) return world.notApplicable(`${a.name} does not implement the ${p} protocol`);
   }
