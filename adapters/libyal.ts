@@ -9,7 +9,9 @@
  * as pyenv's, lacks them). On a machine without them every format is not applicable,
  * with the reason, and nothing fails.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand, type Operation } from './adapter.js';
@@ -47,6 +49,30 @@ function refuse(op: string): never {
   throw new ImplError(`libyal reads images only: it has no ${op}`, 1, 'libyal');
 }
 
+/**
+ * Runs the reader on `image`; an image opened with a key secret gets its passphrase through a
+ * private file (mode 0600, removed after), never on a command line: libqcow's set_password
+ * decrypts qcow's and qcow2's legacy AES.
+ */
+async function readImage(mode: string, image: ImageRef, input?: string): Promise<Record<string, unknown>> {
+  const args = [mode, formatOf(image), image.filename];
+  if (!image.keySecret) return reader(args, input);
+  const secret = image.secrets?.find((x) => x.id === image.keySecret);
+  if (!secret) throw new ImplError(`no secret object with id '${image.keySecret}' (key-secret)`, 1, 'libyal');
+  const dir = mkdtempSync(join(tmpdir(), 'qbc-libyal-'));
+  try {
+    const file = join(dir, 'passphrase');
+    let pass: Buffer;
+    if (secret.data !== undefined) pass = secret.format === 'base64' ? Buffer.from(secret.data, 'base64') : Buffer.from(secret.data);
+    else if (secret.file) pass = readFileSync(secret.file);
+    else throw new ImplError(`secret ${secret.id} has neither data nor file`, 1, 'libyal');
+    writeFileSync(file, pass, { mode: 0o600 });
+    return await reader([...args, file], input);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function formatOf(image: ImageRef): string {
   if (image.imageOpts) throw new ImplError('libyal takes a file name and a format, not an option list', 1, 'libyal');
   if (!image.format) throw new ImplError('libyal does not probe: a format is needed', 1, 'libyal');
@@ -80,12 +106,12 @@ export async function createLibyalAdapter(): Promise<Adapter> {
         if (c.op !== 'read') refuse(`${c.op} (libyal ${versions})`);
         reads.push([c.offset, c.length, c.pattern]);
       }
-      const out = await reader(['verify', formatOf(image), image.filename], JSON.stringify(reads));
+      const out = await readImage('verify', image, JSON.stringify(reads));
       const m = out.mismatch as { offset: number; found: number; expected: number } | undefined;
       if (m) throw new ImplError(`Pattern verification failed at offset ${m.offset}: 0x${m.found.toString(16)} read, 0x${m.expected.toString(16)} expected`, 1, 'libyal');
     },
     async guestSha256(image: ImageRef): Promise<string> {
-      const out = await reader(['sha256', formatOf(image), image.filename]);
+      const out = await readImage('sha256', image);
       return String(out.sha256);
     },
   };

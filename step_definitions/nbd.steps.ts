@@ -40,6 +40,9 @@ async function exportImage(world: QbcWorld, role: string, transport: string, exp
   const st: Partial<NbdState> = { exportName, server: server! };
   // "its file": the export carries the image file's bytes (-f raw), for a client to open the format over NBD
   const ref = { filename: img.filename, format: asFile ? 'raw' : img.format };
+  // a server exports a format by reading it (qemu-nbd -f FMT): one that cannot read it has nothing to serve
+  const cannot = world.needs(ref.format, 'read', server!);
+  if (cannot) return cannot;
   if (transport === 'a unix socket') {
     st.socket = world.path(`${world.current}.nbd.sock`);
     st.handle = await server!.serveNbd!(ref, { socket: st.socket, exportName, readOnly, ...(shared !== undefined ? { shared } : {}) });

@@ -2,12 +2,13 @@
 """Reads a disk image through libyal's Python bindings for qbc's libyal adapter.
 
   reader.py probe                     which bindings import (JSON list)
-  reader.py sha256 FORMAT PATH        sha256 of the guest-visible bytes
-  reader.py verify FORMAT PATH        stdin: JSON [[offset, length, pattern], ...];
+  reader.py sha256 FORMAT PATH [PASSFILE]   sha256 of the guest-visible bytes
+  reader.py verify FORMAT PATH [PASSFILE]   stdin: JSON [[offset, length, pattern], ...];
                                       every byte of each range must equal pattern
                                       (pattern -1: read only)
 
 Prints one JSON object on stdout. Failures print {"error": "..."} and exit 1.
+PASSFILE holds the passphrase of an encrypted qcow image (libqcow's set_password).
 Parents (qcow backing files, VHD/VHDX parents, VMDK parents) are opened with
 the same library, relative to the child's directory, as the library needs them.
 """
@@ -38,7 +39,7 @@ def parent_name(lib, handle):
 _keep = []
 
 
-def open_image(fmt, path, depth=0):
+def open_image(fmt, path, depth=0, password=None):
     if depth > MAX_CHAIN:
         raise RuntimeError('backing chain longer than %d images' % MAX_CHAIN)
     modname = LIBS.get(fmt)
@@ -46,6 +47,9 @@ def open_image(fmt, path, depth=0):
         raise RuntimeError('no libyal library reads %s' % fmt)
     lib = __import__(modname)
     handle = lib.handle() if modname == 'pyvmdk' else lib.file()
+    if password is not None:
+        # before open: libqcow reads the key when it opens the file
+        handle.set_password(password)
     handle.open(path)
     if modname == 'pyvmdk':
         handle.open_extent_data_files()
@@ -70,7 +74,13 @@ def main(argv):
         print(json.dumps({'libraries': have}))
         return 0
     mode, fmt, path = argv[1], argv[2], argv[3]
-    img = open_image(fmt, path)
+    password = None
+    if len(argv) > 4:
+        if LIBS.get(fmt) != 'pyqcow':
+            raise RuntimeError('a passphrase was given, but %s images have no encryption libyal reads' % fmt)
+        with open(argv[4], 'rb') as f:
+            password = f.read().decode('utf-8')
+    img = open_image(fmt, path, password=password)
     size = img.get_media_size()
     if mode == 'sha256':
         h = hashlib.sha256()

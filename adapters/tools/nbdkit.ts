@@ -68,9 +68,13 @@ export async function createNbdkitAdapter(): Promise<Adapter & { version: string
     if (req.readOnly) args.push('-r');
     // qemu-nbd -x serves that name only: nbdkit's exportname filter in strict mode does the same
     if (req.exportName !== undefined) args.push('--filter=exportname');
+    // qemu-nbd -e N serves N clients at once (0: no limit): nbdkit's limit filter refuses the N+1st
+    const limit = req.shared !== undefined && req.shared > 0 ? req.shared : undefined;
+    if (limit !== undefined) args.push('--filter=limit');
     // the plugin's name comes first, then its and the filters' parameters
     args.push('file', `file=${file}`);
     if (req.exportName !== undefined) args.push('exportname-strict=true', `exportname=${req.exportName}`, `default-export=${req.exportName}`);
+    if (limit !== undefined) args.push(`limit=${limit}`);
     const r = await execa(server, args, { reject: false, timeout: 30_000, stdin: 'ignore', env: { LC_ALL: 'C' } });
     if (r.exitCode !== 0 || !existsSync(pidFile)) throw new ImplError(`nbdkit ${args.join(' ')}: ${String(r.stderr || r.stdout || `exit ${r.exitCode}`).trim()}`, r.exitCode ?? 1, NAME);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());

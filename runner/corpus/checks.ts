@@ -106,9 +106,28 @@ export function recreateGap(a: Adapter, e: CorpusItem): string | null {
   return null;
 }
 
+/**
+ * The recorded info against the implementation's. An implementation that declares the fields it
+ * reports (Capabilities.infoFields: a header dump has no dirty flag) is judged on those alone,
+ * on both sides, as the oracle comparison judges it.
+ */
 export async function infoDiff(a: Adapter, e: CorpusItem, img: ImageRef): Promise<string[]> {
   const info = normaliseInfo(await a.info(img), img.filename);
-  return diffJson(e.info, info).map((d) => `info ${d}`);
+  const fields = a.capabilities.infoFields?.[e.format];
+  const judged = (i: Record<string, Json>) => (fields ? reportedOnly(i, fields) : i);
+  return diffJson(judged(e.info), judged(info)).map((d) => `info ${d}`);
+}
+
+/** The top-level fields named in `fields`, and the format-specific data named as 'format-specific.<name>'. */
+function reportedOnly(info: Record<string, Json>, fields: string[]): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(info)) if (fields.includes(k)) out[k] = v;
+  const spec = info['format-specific'] as { type?: Json; data?: Record<string, Json> } | undefined;
+  const specFields = fields.filter((f) => f.startsWith('format-specific.')).map((f) => f.slice('format-specific.'.length));
+  if (spec && typeof spec === 'object' && spec.data && specFields.length) {
+    out['format-specific'] = { type: spec.type ?? null, data: Object.fromEntries(Object.entries(spec.data).filter(([k]) => specFields.includes(k))) };
+  }
+  return out;
 }
 
 export async function mapDiff(a: Adapter, e: CorpusItem, img: ImageRef): Promise<string[]> {
