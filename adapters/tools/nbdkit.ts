@@ -76,6 +76,9 @@ export async function createNbdkitAdapter(): Promise<Adapter & { version: string
     if (req.exportName !== undefined) args.push('exportname-strict=true', `exportname=${req.exportName}`, `default-export=${req.exportName}`);
     if (limit !== undefined) args.push(`limit=${limit}`);
     const r = await execa(server, args, { reject: false, timeout: 30_000, stdin: 'ignore', env: { LC_ALL: 'C' } });
+    // nbdkit's parent exits once the server has forked; the child writes the PID file a moment
+    // later, so a loaded machine may see the exit before the file (up to 10 s)
+    for (let i = 0; i < 400 && r.exitCode === 0 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 25));
     if (r.exitCode !== 0 || !existsSync(pidFile)) throw new ImplError(`nbdkit ${args.join(' ')}: ${String(r.stderr || r.stdout || `exit ${r.exitCode}`).trim()}`, r.exitCode ?? 1, NAME);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new ImplError(`nbdkit: pid file ${pidFile} holds no PID`, 1, NAME);
