@@ -9,12 +9,11 @@
  * as pyenv's, lacks them). On a machine without them every format is not applicable,
  * with the reason, and nothing fails.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand, type Operation } from './adapter.js';
+import { passphraseFile, withTemp } from './tools/common.js';
 
 const PYTHON = '/usr/bin/python3';
 const READER = fileURLToPath(new URL('../../adapters/libyal/reader.py', import.meta.url));
@@ -57,20 +56,7 @@ function refuse(op: string): never {
 async function readImage(mode: string, image: ImageRef, input?: string): Promise<Record<string, unknown>> {
   const args = [mode, formatOf(image), image.filename];
   if (!image.keySecret) return reader(args, input);
-  const secret = image.secrets?.find((x) => x.id === image.keySecret);
-  if (!secret) throw new ImplError(`no secret object with id '${image.keySecret}' (key-secret)`, 1, 'libyal');
-  const dir = mkdtempSync(join(tmpdir(), 'qbc-libyal-'));
-  try {
-    const file = join(dir, 'passphrase');
-    let pass: Buffer;
-    if (secret.data !== undefined) pass = secret.format === 'base64' ? Buffer.from(secret.data, 'base64') : Buffer.from(secret.data);
-    else if (secret.file) pass = readFileSync(secret.file);
-    else throw new ImplError(`secret ${secret.id} has neither data nor file`, 1, 'libyal');
-    writeFileSync(file, pass, { mode: 0o600 });
-    return await reader([...args, file], input);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withTemp('libyal', async (dir) => reader([...args, await passphraseFile('libyal', image, dir)], input));
 }
 
 function formatOf(image: ImageRef): string {

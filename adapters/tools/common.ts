@@ -9,11 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { ImplError, type Adapter, type Capabilities, type ImageRef, type IoCommand } from '../adapter.js';
+import { secretFromObject } from '../../reference/crypto/secret.js';
 
 const PIECE = 1 << 20;
 
@@ -88,6 +89,26 @@ export async function withTemp<T>(impl: string, fn: (dir: string) => Promise<T>)
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The passphrase of `image`'s key secret (data=, file=, format=base64, as qemu-img takes them)
+ * written to DIR/passphrase with mode 0600, for a tool that reads it from a file: a passphrase
+ * never goes on a command line. Returns the file's path.
+ */
+export async function passphraseFile(impl: string, image: ImageRef, dir: string): Promise<string> {
+  if (!image.keySecret) throw new ImplError(`${image.format ?? 'the image'}: no key-secret given (${impl} needs the passphrase)`, 1, impl);
+  const secret = image.secrets?.find((s) => s.id === image.keySecret);
+  if (!secret) throw new ImplError(`no secret object with id '${image.keySecret}' (key-secret)`, 1, impl);
+  let value: Buffer;
+  try {
+    value = secretFromObject(secret).value;
+  } catch (e) {
+    throw new ImplError((e as Error).message, 1, impl);
+  }
+  const file = join(dir, 'passphrase');
+  await writeFile(file, value, { mode: 0o600 });
+  return file;
 }
 
 /** sha256 of a file, read in pieces; `size` (when given) pads with zeroes or cuts to the guest size. */

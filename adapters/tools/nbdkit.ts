@@ -9,12 +9,11 @@
  * No shell is involved: nbdcopy starts nbdkit itself (`nbdcopy -- [ nbdkit -r ... ] OUT`).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ImplError, type Adapter, type ImageRef, type IoCommand, type NbdExportHandle, type NbdServeRequest, type Operation } from '../adapter.js';
 import { alive } from '../nbd-serve.js';
-import { absent, plainFile, refuse, runTool, sha256File, toolVersion, verifyReads, which, withTemp } from './common.js';
+import { absent, passphraseFile, plainFile, refuse, runTool, sha256File, toolVersion, verifyReads, which, withTemp } from './common.js';
 
 const NAME = 'nbdkit';
 const FORMATS = ['raw', 'luks'];
@@ -36,13 +35,7 @@ export async function createNbdkitAdapter(): Promise<Adapter & { version: string
     if (image.format === undefined) throw new ImplError('nbdkit does not probe: a format (raw or luks) is needed', 1, NAME);
     const args = ['file', `file=${file}`];
     if (image.format === 'luks') {
-      const secret = image.secrets?.find((s) => s.id === image.keySecret);
-      if (!image.keySecret) throw new ImplError('luks: no key-secret given (nbdkit\'s luks filter needs the passphrase)', 1, NAME);
-      if (!secret) throw new ImplError(`luks: no secret object with id '${image.keySecret}' (key-secret)`, 1, NAME);
-      const pass = join(dir, 'passphrase');
-      if (secret.data !== undefined) await writeFile(pass, secret.format === 'base64' ? Buffer.from(secret.data, 'base64') : secret.data, { mode: 0o600 });
-      else if (secret.file) await writeFile(pass, readFileSync(secret.file), { mode: 0o600 });
-      else throw new ImplError(`secret ${secret.id} has neither data nor file`, 1, NAME);
+      const pass = await passphraseFile(NAME, image, dir);
       args.unshift('--filter=luks');
       args.push(`passphrase=+${pass}`);
     }
